@@ -1,0 +1,1 @@
+"""Bundled fonts (installed as optimizer.fonts): Terminus 12×24, SIL OFL 1.1."""

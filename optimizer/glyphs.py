@@ -1,0 +1,193 @@
+"""Font file → glyph atlas: every CP437 code as the ink bitmap the printer puts in its cell."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+log = logging.getLogger(__name__)
+
+CODES = 256
+# 0x00–0x1F and 0x7F are printer controls: sending them as text would change the printer's state.
+PRINTABLE = np.array([0x20 <= c <= 0x7E or c >= 0x80 for c in range(CODES)])
+ASCII = np.array([0x20 <= c <= 0x7E for c in range(CODES)])
+# ░▒▓█▄▌▐▀■: the shade and block glyphs that turn art into a mosaic when overused.
+BLOCK_CODES = (0xB0, 0xB1, 0xB2, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF, 0xFE)
+SPACE = 0x20
+
+# Print modes Epson switches between characters within a line. Each mode's bitmap is derived
+# from the plain glyph as the printer prints it (ESC/POS reference, TM-T88 series):
+#   reverse     GS B 1   white glyph on a black cell (the line-spacing gap stays blank)
+#   emphasized  ESC E 1  every dot printed again one dot to the right: strokes a dot thicker
+#   underline   ESC - 1  a 1-dot line across the whole cell width on its bottom dot row
+#   underline2  ESC - 2  the same, 2 dots thick
+MODES = ("normal", "reverse", "emphasized", "underline", "underline2")
+
+DEFAULT_FONT_FILE = "terminus-normal.otb"
+
+
+def bundled_font_dir() -> Path:
+    """The shipped fonts: `fonts/` beside the packages in a checkout, `optimizer/fonts` in a wheel."""
+    checkout = Path(__file__).resolve().parent.parent / "fonts"
+    if (checkout / DEFAULT_FONT_FILE).is_file():
+        return checkout
+    return Path(str(resources.files("optimizer") / "fonts"))
+
+
+def code_to_char(code: int) -> str:
+    return bytes([code]).decode("cp437")
+
+
+@dataclass(frozen=True)
+class FontSpec:
+    """A printer font as the atlas needs it: which file, at what size, placed where in the cell."""
+
+    path: Path | None = None  # None: the bundled Terminus
+    size: int = 24
+    offset_x: int = 0
+    offset_y: int = 0
+    cell_width: int = 12
+    cell_height: int = 24
+
+    def resolved_path(self) -> Path:
+        return self.path if self.path is not None else bundled_font_dir() / DEFAULT_FONT_FILE
+
+
+class FontError(ValueError):
+    """The font file cannot be used for an atlas."""
+
+
+@dataclass(frozen=True, eq=False)
+class GlyphAtlas:
+    """Ink bitmaps for all 256 codes; codes that are never printed have no ink."""
+
+    ink: np.ndarray  # (256, cell_h, cell_w) bool, True where the printer puts a dot
+    font: FontSpec = field(default_factory=FontSpec)
+
+    @property
+    def cell_height(self) -> int:
+        return int(self.ink.shape[1])
+
+    @property
+    def cell_width(self) -> int:
+        return int(self.ink.shape[2])
+
+    def coverage(self) -> np.ndarray:
+        """Share of each cell's dots that are ink, (256,)."""
+        return self.ink.mean(axis=(1, 2))
+
+    def mode_ink(self, modes: tuple[str, ...]) -> np.ndarray:
+        """(len(modes), 256, h, w) bool: every code as each mode prints it."""
+        return np.stack([_apply_mode(self.ink, mode) for mode in modes])
+
+    def compose(
+        self,
+        codes: np.ndarray,
+        row_gap: int,
+        modes: np.ndarray | None = None,
+        mode_names: tuple[str, ...] = ("normal",),
+    ) -> np.ndarray:
+        """The exact print of a code grid: (R·(cell_h+gap), C·cell_w) float, paper 1, ink 0."""
+        modes = np.zeros_like(codes) if modes is None else modes
+        ink = self.mode_ink(mode_names)[modes, codes]
+        return compose(1.0 - ink.astype(np.float32), row_gap)
+
+    def sheet(self, allowed: np.ndarray | None = None, modes: tuple[str, ...] = ("normal",)) -> Image.Image:
+        """One 16×16 grid per mode, stacked in order; code = 16·row + column within a grid.
+
+        Codes not allowed are blank cells in every grid.
+        """
+        allowed = PRINTABLE if allowed is None else allowed
+        codes = np.arange(CODES).reshape(16, 16)
+        ink = self.mode_ink(modes)[:, codes] & allowed[codes][None, ..., None, None]
+        paper = 1.0 - ink.reshape(-1, 16, self.cell_height, self.cell_width).astype(np.float32)
+        return to_image(compose(paper, row_gap=0))
+
+
+def _apply_mode(ink: np.ndarray, mode: str) -> np.ndarray:
+    """(256, h, w) plain bitmaps → the same glyphs as `mode` prints them."""
+    out = ink.copy()
+    if mode == "normal":
+        return out
+    if mode == "reverse":
+        out = ~ink
+        out[~PRINTABLE] = False  # nothing is sent for those codes, so nothing is reversed
+        return out
+    if mode == "emphasized":
+        out[:, :, 1:] |= ink[:, :, :-1]
+        return out
+    if mode in ("underline", "underline2"):
+        thickness = 2 if mode == "underline2" else 1
+        out[PRINTABLE, -thickness:, :] = True
+        return out
+    raise ValueError(f"unknown print mode {mode!r} (known: {', '.join(MODES)})")
+
+
+def compose(cells: np.ndarray, row_gap: int) -> np.ndarray:
+    """(R, C, h, w) cell images → one (R·(h+gap), C·w) image with a blank gap under each row."""
+    rows, cols, h, w = cells.shape
+    canvas = np.ones((rows, h + row_gap, cols, w), dtype=cells.dtype)
+    canvas[:, :h] = cells.transpose(0, 2, 1, 3)
+    return canvas.reshape(rows * (h + row_gap), cols * w)
+
+
+def to_image(paper: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.clip(np.rint(paper * 255), 0, 255).astype(np.uint8), mode="L")
+
+
+def _draw(font: ImageFont.FreeTypeFont, spec: FontSpec, char: str) -> np.ndarray:
+    cell = Image.new("L", (spec.cell_width, spec.cell_height), 0)
+    draw = ImageDraw.Draw(cell)
+    draw.fontmode = "1"  # the printer prints dots, not grey: no anti-aliasing
+    draw.text((spec.offset_x, spec.offset_y), char, font=font, fill=255)
+    return np.asarray(cell) >= 128
+
+
+def _block_elements(h: int, w: int) -> dict[int, np.ndarray]:
+    """█▄▌▐▀ are defined by the cell itself; fonts often draw them short, the printer does not."""
+    full = np.ones((h, w), dtype=bool)
+    lower, left, right, upper = (np.zeros((h, w), dtype=bool) for _ in range(4))
+    lower[h // 2 :] = True
+    upper[: h // 2] = True
+    left[:, : w // 2] = True
+    right[:, w // 2 :] = True
+    return {0xDB: full, 0xDC: lower, 0xDD: left, 0xDE: right, 0xDF: upper}
+
+
+@lru_cache(maxsize=8)
+def load_atlas(spec: FontSpec = FontSpec()) -> GlyphAtlas:
+    """Render every printable code of `spec`'s font into a cell-sized bitmap."""
+    path = spec.resolved_path()
+    try:
+        font = ImageFont.truetype(str(path), spec.size)
+    except OSError as exc:
+        raise FontError(f"{path}: cannot load font ({exc})") from exc
+    # A code point outside any font draws as .notdef: a glyph equal to it is missing from the font.
+    notdef = _draw(font, spec, "\U0010fffd")
+    ink = np.zeros((CODES, spec.cell_height, spec.cell_width), dtype=bool)
+    missing = []
+    for code in np.flatnonzero(PRINTABLE):
+        bitmap = _draw(font, spec, code_to_char(int(code)))
+        if notdef.any() and np.array_equal(bitmap, notdef):
+            missing.append(int(code))
+            continue
+        ink[code] = bitmap
+    for code, bitmap in _block_elements(spec.cell_height, spec.cell_width).items():
+        ink[code] = bitmap
+    ink[0xFF] = False  # NBSP: Epson prints it blank whatever a font draws
+    if missing:
+        fallback = FontSpec(cell_width=spec.cell_width, cell_height=spec.cell_height)
+        if spec.path is not None and (spec.cell_width, spec.cell_height) == (12, 24):
+            ink[missing] = load_atlas(fallback).ink[missing]
+            log.warning("%s lacks %d CP437 glyphs; Terminus stands in", path, len(missing))
+        else:
+            log.warning("%s lacks %d CP437 glyphs; they print blank in the preview", path, len(missing))
+    if not ink[ASCII].any():
+        raise FontError(f"{path}: no glyph of this font fits a {spec.cell_width}×{spec.cell_height} cell")
+    return GlyphAtlas(ink=ink, font=spec)

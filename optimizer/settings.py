@@ -1,0 +1,104 @@
+"""What a render is asked to do: geometry, glyph set and optimiser knobs, with named presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .glyphs import MODES, FontSpec
+
+MAX_GRID = 1000
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Geometry: Epson Font A cells with the printer's default 1/6-inch line pitch.
+    columns: int = 42
+    rows: int | None = None  # None: what the photo's proportions need, capped by max_rows
+    max_rows: int = 120
+    row_gap: int = 6
+    font: FontSpec = field(default_factory=FontSpec)
+
+    # Glyph set.
+    charset: str = "cp437"  # "cp437" or "ascii"
+    # Print modes a cell may use (glyphs.MODES), the first being the plain one. Reverse glyphs
+    # give dark areas texture made of characters, emphasized ones the mid-tones, so the shade and
+    # block glyphs are not needed: measured in benchmarks/quality.py.
+    modes: tuple[str, ...] = ("normal", "reverse", "emphasized")
+    banned: str = ""  # characters never to print
+    no_blocks: bool = True  # ban ░▒▓█▄▌▐▀■
+    # What a cell of ░▒▓█▄▌▐▀■ costs, in units of the objective: a faithful optimiser would fill
+    # every dark area with them, and the print becomes a mosaic instead of text art.
+    block_cost: float = 0.0
+
+    # Objective: weights of the blurred squared error at each σ (0 means unblurred pixels),
+    # plus gradscii-art's 4×4/stride-2 average-pool term for the gradient stage.
+    blur_weights: tuple[tuple[float, float], ...] = ((4.0, 1.0), (2.0, 0.25))
+    pool_weight: float = 0.0
+    diversity_weight: float = 0.0
+
+    # Gradient stage: soft glyph choice, Gumbel-softmax, AdamW with warm-up and cosine decay.
+    steps: int = 0
+    lr: float = 0.01
+    warmup: int = 0
+    temp_start: float = 1.0
+    temp_end: float = 0.1
+    gumbel: bool = True
+    init: str = "lookup"  # "lookup" (per-cell tone match) or "random" (gradscii-art's start)
+
+    # Discrete refinement: exhaustive per-cell glyph search on the objective, sweep after sweep.
+    sweeps: int = 30
+
+    seed: int = 0
+    device: str = "auto"  # auto, cpu, cuda, mps
+
+    def __post_init__(self) -> None:
+        for name in ("columns", "max_rows"):
+            if not 1 <= getattr(self, name) <= MAX_GRID:
+                raise ValueError(f"{name} must be between 1 and {MAX_GRID}, not {getattr(self, name)}")
+        if self.rows is not None and not 1 <= self.rows <= MAX_GRID:
+            raise ValueError(f"rows must be between 1 and {MAX_GRID}, not {self.rows}")
+        if self.row_gap < 0:
+            raise ValueError(f"row_gap must be 0 or more, not {self.row_gap}")
+        if self.charset not in ("cp437", "ascii"):
+            raise ValueError(f"charset must be cp437 or ascii, not {self.charset!r}")
+        unknown = set(self.modes) - set(MODES)
+        if not self.modes or unknown:
+            raise ValueError(f"modes must be a non-empty list of {', '.join(MODES)}")
+        if self.init not in ("lookup", "random"):
+            raise ValueError(f"init must be lookup or random, not {self.init!r}")
+        if self.steps < 0 or self.sweeps < 0:
+            raise ValueError("steps and sweeps must be 0 or more")
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+PRESETS: dict[str, Settings] = {
+    # Receipt printer: full CP437, 6-dot gap under each row.
+    "epson": Settings(),
+    # Discord code block: no gap, ASCII only, and no backtick (it would close the block).
+    "discord": Settings(row_gap=0, charset="ascii", banned="`", modes=("normal",)),
+    # Plain glyphs only, blocks allowed: for printers or viewers without print modes.
+    "plain": Settings(modes=("normal",), no_blocks=False, block_cost=0.005),
+    # gradscii-art's method as its README describes it, for comparison.
+    "gradscii": Settings(
+        modes=("normal",),
+        no_blocks=False,
+        blur_weights=((0.0, 1.0),),
+        pool_weight=0.5,
+        diversity_weight=0.01,
+        steps=10_000,
+        warmup=1_000,
+        init="random",
+        sweeps=0,
+    ),
+}
+
+
+def preset(name: str, **overrides: object) -> Settings:
+    try:
+        base = PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})") from None
+    return base.replace(**overrides)

@@ -1,0 +1,76 @@
+"""Load a photo (EXIF orientation, alpha on white), fit it to the canvas, turn it into grey tones."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+
+class BadImageError(ValueError):
+    """The input cannot be turned into art; the message names the file and the reason."""
+
+
+def load_image(path: Path) -> Image.Image:
+    """Open `path` fully decoded and upright, as RGB on white; a bad file raises BadImageError."""
+    path = Path(path)
+    if path.is_dir():
+        raise BadImageError(f"{path}: is a directory, not an image")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise BadImageError(f"{path}: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise BadImageError(f"{path}: empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between 1× and 2× its pixel limit: treat that as a bomb too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                return flatten(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise BadImageError(f"{path}: refused as a decompression bomb ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise BadImageError(f"{path}: not an image Pillow can read") from exc
+    except OSError as exc:
+        raise BadImageError(f"{path}: unreadable or truncated image ({exc})") from exc
+
+
+def flatten(img: Image.Image) -> Image.Image:
+    """Upright RGB with any transparency composited on white paper."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(paper, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def rows_for(img_size: tuple[int, int], columns: int, cell: tuple[int, int], row_gap: int) -> int:
+    """Rows that keep the photo's proportions at `columns` wide, a row being cell height + gap."""
+    width, height = img_size
+    cell_w, cell_h = cell
+    return max(1, round(height / width * columns * cell_w / (cell_h + row_gap)))
+
+
+def fit_to_canvas(img: Image.Image, width: int, height: int) -> Image.Image:
+    """Centre-crop to the canvas aspect, then resize (Lanczos): nothing is stretched."""
+    return ImageOps.fit(img, (width, height), method=Image.Resampling.LANCZOS)
+
+
+def to_grey(img: Image.Image) -> np.ndarray:
+    """(H, W) float32 in [0, 1], 0 black, by ITU-R 601 luma."""
+    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+
+
+def darkest_printable(cell_height: int, row_gap: int) -> float:
+    """Solid ink on every dot row but the gap: 0.2 for 24 rows of glyph and 6 of gap."""
+    return row_gap / (cell_height + row_gap)
+
+
+def printable_tone(grey: np.ndarray, darkest: float) -> np.ndarray:
+    """Map [0, 1] onto what paper with blank gaps can show: [darkest, 1]."""
+    return darkest + (1.0 - darkest) * grey

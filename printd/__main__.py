@@ -1,0 +1,3 @@
+from printd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,89 @@
+"""From config to a warm renderer, and from `Art` to the files beside it (text, modes, preview)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from escpos.capabilities import get_profile
+
+from optimizer import Art, Renderer
+from optimizer.glyphs import GlyphAtlas
+
+from .config import Config
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+DEFAULT_COLUMNS = 42
+
+
+def profile_columns(profile: str) -> int:
+    """Font A columns of a python-escpos printer profile (TM-T88: 42, TM-T20II: 48)."""
+    try:
+        fonts = get_profile(profile).profile_data.get("fonts", {})
+    except Exception as exc:  # python-escpos raises its own lookup errors for unknown names
+        raise ConfigError(f"printer.profile: unknown printer profile {profile!r} ({exc})") from exc
+    return int(fonts.get("0", {}).get("columns", DEFAULT_COLUMNS))
+
+
+def renderer_for(config: Config, **overrides: object) -> Renderer:
+    """A renderer with the config's art settings; `overrides` are optimiser settings (CLI flags)."""
+    settings = config.art.settings(profile_columns(config.printer.profile))
+    return Renderer(settings.replace(**overrides) if overrides else settings)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write beside `path`, flush to disk, rename over it: readers see all or nothing."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # as open() would have made it: mkstemp makes 0600
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class ArtFiles:
+    """Where the forms of one art go; None: not written."""
+
+    text: Path | None = None  # CP437 bytes
+    utf8: Path | None = None
+    preview: Path | None = None
+    ansi: Path | None = None
+
+    @property
+    def modes(self) -> Path | None:
+        return None if self.text is None else self.text.with_suffix(".modes")
+
+    def write(self, art: Art, atlas: GlyphAtlas) -> None:
+        """Every requested file, each atomically; the `.modes` sidecar only when modes are used."""
+        contents: dict[Path, bytes] = {}
+        if self.text is not None:
+            contents[self.text] = art.cp437()
+        if self.utf8 is not None:
+            contents[self.utf8] = art.utf8().encode("utf-8")
+        if self.ansi is not None:
+            contents[self.ansi] = art.ansi().encode("utf-8")
+        if self.preview is not None:
+            buffer = io.BytesIO()
+            art.preview(atlas).save(buffer, format="PNG")
+            contents[self.preview] = buffer.getvalue()
+        if self.modes is not None:
+            if art.uses_modes:
+                contents[self.modes] = art.modes_text()
+            else:
+                self.modes.unlink(missing_ok=True)  # a stale sidecar would misprint the new art
+        for path, data in contents.items():
+            atomic_write(path, data)

@@ -1,0 +1,142 @@
+"""The `printd` command: render, glyphs, send, testpage, doctor, run, status, snap."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from optimizer import BadImageError, FontError
+from optimizer.settings import MAX_GRID, PRESETS
+
+from . import __version__
+from .artwork import ArtFiles, atomic_write, renderer_for
+from .config import Config, load_config
+from .errors import PrintdError
+from .progress import ProgressBar
+
+log = logging.getLogger("printd")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, exit 2: argparse's default prints the whole usage first."""
+        sys.stderr.write(f"printd: error: {message}\n")
+        raise SystemExit(2)
+
+
+def grid_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_GRID:
+        raise argparse.ArgumentTypeError(f"{value} is out of range (1–{MAX_GRID})")
+    return value
+
+
+def build_parser() -> Parser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", type=Path, help="config file (default: $PRINTD_CONFIG or /etc/printd/printd.yaml)"
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="log details")
+
+    art = argparse.ArgumentParser(add_help=False)
+    art.add_argument("--columns", type=grid_size, help="characters per line (default: the printer's)")
+    art.add_argument("--rows", type=grid_size, help="text rows (default: the photo's proportions)")
+    art.add_argument("--preset", choices=sorted(PRESETS), help="glyph set and optimiser preset")
+    art.add_argument("--seed", type=int, help="random seed (same seed, same art)")
+
+    parser = Parser(prog="printd", description="Photos → CP437 text art on an Epson receipt printer.")
+    parser.add_argument("--version", action="version", version=f"printd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    p = sub.add_parser("render", parents=[common, art], help="render a photo to text art files")
+    p.add_argument("image", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True, help="CP437 text, one line per row")
+    p.add_argument("--utf8", type=Path, help="the same art as UTF-8 text")
+    p.add_argument("--ansi", type=Path, help="UTF-8 text with terminal escapes for the print modes")
+    p.add_argument("--preview", type=Path, help="PNG of the exact print")
+    p.set_defaults(handler=cmd_render)
+
+    p = sub.add_parser("glyphs", parents=[common], help="export the glyph atlas in use")
+    p.add_argument("--sheet", type=Path, required=True, help="PNG: 16×16 cells per print mode")
+    p.set_defaults(handler=cmd_glyphs)
+
+    return parser
+
+
+def art_overrides(args: argparse.Namespace, config: Config) -> tuple[Config, dict[str, object]]:
+    """CLI art flags: the preset replaces the config's, the rest override the optimiser settings."""
+    if getattr(args, "preset", None):
+        config = config.replace(art=dataclasses.replace(config.art, preset=args.preset))
+    overrides: dict[str, object] = {}
+    for flag in ("columns", "rows", "seed"):
+        if getattr(args, flag, None) is not None:
+            overrides[flag] = getattr(args, flag)
+    return config, overrides
+
+
+def cmd_render(args: argparse.Namespace, config: Config) -> int:
+    config, overrides = art_overrides(args, config)
+    renderer = renderer_for(config, **overrides)
+    bar = ProgressBar(f"rendering {args.image.name}")
+    try:
+        art = renderer.render_file(args.image, progress=bar)
+    finally:
+        bar.close()
+    for out in (args.output, args.utf8, args.ansi, args.preview):
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+    ArtFiles(text=args.output, utf8=args.utf8, preview=args.preview, ansi=args.ansi).write(
+        art, renderer.atlas
+    )
+    log.info("%s: %d×%d art written to %s", args.image, art.columns, art.rows, args.output)
+    return 0
+
+
+def cmd_glyphs(args: argparse.Namespace, config: Config) -> int:
+    renderer = renderer_for(config)
+    sheet = renderer.atlas.sheet(renderer.allowed, renderer.settings.modes)
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    atomic_write(args.sheet, buffer.getvalue())
+    log.info("glyph sheet (%s) written to %s", ", ".join(renderer.settings.modes), args.sheet)
+    return 0
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="printd: %(message)s",
+        stream=sys.stderr,
+        force=True,  # a library may have configured the root logger at import
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        config = load_config(args.config)
+        return int(args.handler(args, config))
+    except PrintdError as exc:
+        log.error("error: %s", exc)
+        return exc.exit_code
+    except (BadImageError, FontError) as exc:
+        log.error("error: %s", exc)
+        return 2
+    except ValueError as exc:  # settings out of range, from flags or config
+        log.error("error: %s", exc)
+        return 2
+    except OSError as exc:
+        log.error("error: %s: %s", exc.filename or "I/O", exc.strerror or exc)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""Where jobs come from: the inbox folder, the camera and its triggers."""
