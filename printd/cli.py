@@ -17,8 +17,12 @@ from optimizer.settings import MAX_GRID, PRESETS
 from . import __version__
 from .artwork import ArtFiles, atomic_write, renderer_for
 from .config import Config, load_config
+from .doctor import diagnose
 from .errors import PrintdError
 from .progress import ProgressBar
+from .receipt import PaperSettings, encode_job, receipt_bytes
+from .testpage import testpage_lines
+from .transport import Printer
 
 log = logging.getLogger("printd")
 
@@ -69,6 +73,19 @@ def build_parser() -> Parser:
     p.add_argument("--sheet", type=Path, required=True, help="PNG: 16×16 cells per print mode")
     p.set_defaults(handler=cmd_glyphs)
 
+    p = sub.add_parser("send", parents=[common, art], help="render and print photos")
+    p.add_argument("images", type=Path, nargs="+")
+    p.add_argument("--printer", help="printer URI (default: the config's printer.uri)")
+    p.add_argument("--copies", type=grid_size, default=1)
+    p.add_argument("--no-wait", action="store_true", help="with a daemon: queue and return the job ids")
+    p.set_defaults(handler=cmd_send)
+
+    p = sub.add_parser("testpage", parents=[common], help="print the glyph sheet and a shade strip")
+    p.add_argument("--printer", help="printer URI (default: the config's printer.uri)")
+    p.set_defaults(handler=cmd_testpage)
+
+    p = sub.add_parser("doctor", parents=[common], help="find printers and say what to fix")
+    p.set_defaults(handler=cmd_doctor)
     return parser
 
 
@@ -111,13 +128,52 @@ def cmd_glyphs(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def printer_for(args: argparse.Namespace, config: Config) -> Printer:
+    return Printer(args.printer or config.printer.uri, config.printer.timeout)
+
+
+def paper_for(config: Config) -> PaperSettings:
+    p = config.printer
+    return PaperSettings(motion_unit=p.motion_unit, dpi=p.dpi, feed=p.feed, cut=p.cut)
+
+
+def cmd_send(args: argparse.Namespace, config: Config) -> int:
+    config, overrides = art_overrides(args, config)
+    printer = printer_for(args, config)
+    renderer = renderer_for(config, **overrides)
+    arts = [renderer.render_file(image) for image in args.images]  # all inputs checked before printing
+    for image, art in zip(args.images, arts, strict=True):
+        job = receipt_bytes(art, paper_for(config), renderer.atlas.cell_height)
+        printer.print_job(job, copies=args.copies)
+        log.info("%s: printed on %s (%d bytes)", image, printer.uri, len(job))
+    return 0
+
+
+def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
+    renderer = renderer_for(config)
+    pitch = renderer.atlas.cell_height + renderer.settings.row_gap
+    printer = printer_for(args, config)
+    printer.print_job(encode_job(testpage_lines(renderer), pitch, paper_for(config)))
+    log.info("test page printed on %s", printer.uri)
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace, config: Config) -> int:
+    for line in diagnose(config.printer.uri, config.printer.timeout):
+        sys.stdout.write(line + "\n")
+    return 0
+
+
 def setup_logging(verbose: bool) -> None:
+    # python-escpos logs chatter ("File printer enabled") on the root logger: keep it at WARNING.
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING,
         format="printd: %(message)s",
         stream=sys.stderr,
         force=True,  # a library may have configured the root logger at import
     )
+    for name in ("printd", "optimizer"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,37 @@
+"""The test page: every glyph in every print mode in use, and a strip of shades, so a user can
+compare the printer's real font with the atlas the renderer assumed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from optimizer import Renderer
+
+Line = tuple[bytes, Sequence[str]]
+
+
+def label(text: str) -> Line:
+    data = text.encode("ascii")
+    return data, ["normal"] * len(data)
+
+
+def testpage_lines(renderer: Renderer) -> list[Line]:
+    allowed = renderer.allowed
+    lines: list[Line] = [label("printd test page"), label("")]
+    for mode in renderer.settings.modes:
+        lines.append(label(f"mode: {mode}   codes 0x20-0xFF, 16 per row"))
+        for high in range(2, 16):
+            codes = bytes(c if allowed[c] else 0x20 for c in range(high * 16, high * 16 + 16))
+            prefix = f"{high:X}x ".encode()
+            lines.append((prefix + codes, ["normal"] * len(prefix) + [mode] * 16))
+        lines.append(label(""))
+    lines.append(label("shades, light to dark, as the renderer ranks them"))
+    coverage = renderer.ink.mean(dim=(1, 2)).cpu().numpy()
+    order = np.argsort(coverage, kind="stable")
+    picks = order[np.linspace(0, len(order) - 1, renderer.settings.columns).round().astype(int)]
+    names = renderer.settings.modes
+    lines.append((bytes(renderer.codes[picks].tolist()), [names[m] for m in renderer.modes[picks]]))
+    lines.append(label(""))
+    return lines
