@@ -67,9 +67,7 @@ def main() -> None:
         ),
     }
     chosen = args.methods.split(",")
-    print(
-        f"{'method':9s} {'photo':10s} {'σ4/floor':>8s} {'σ2/floor':>8s} {'time s':>7s} {'glyphs':>6s} {'blocks':>6s}"
-    )
+    print(f"{'method':9s} {'photo':10s} {'σ4/floor':>8s} {'σ2/floor':>8s} {'time s':>7s} {'glyphs':>6s} {'blocks':>6s}")
     summary: dict[str, list[tuple[float, float, float, float]]] = {m: [] for m in chosen}
     for name in PHOTOS:
         img = photo(name)

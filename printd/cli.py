@@ -5,22 +5,26 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
+import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from optimizer import BadImageError, FontError
+from optimizer import BadImageError, FontError, load_image
 from optimizer.settings import MAX_GRID, PRESETS
 
 from . import __version__
 from .artwork import ArtFiles, atomic_write, renderer_for
 from .config import Config, load_config
+from .daemon import Daemon, log_formatter, status_report
 from .doctor import diagnose
 from .errors import PrintdError
 from .progress import ProgressBar
 from .receipt import PaperSettings, encode_job, receipt_bytes
+from .spool import JobState, Spool
 from .testpage import testpage_lines
 from .transport import Printer
 
@@ -46,9 +50,7 @@ def grid_size(text: str) -> int:
 
 def build_parser() -> Parser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config", type=Path, help="config file (default: $PRINTD_CONFIG or /etc/printd/printd.yaml)"
-    )
+    common.add_argument("--config", type=Path, help="config file (default: $PRINTD_CONFIG or /etc/printd/printd.yaml)")
     common.add_argument("-v", "--verbose", action="store_true", help="log details")
 
     art = argparse.ArgumentParser(add_help=False)
@@ -84,6 +86,13 @@ def build_parser() -> Parser:
     p.add_argument("--printer", help="printer URI (default: the config's printer.uri)")
     p.set_defaults(handler=cmd_testpage)
 
+    p = sub.add_parser("run", parents=[common], help="the daemon, in the foreground (systemd starts this)")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("status", parents=[common], help="printer state, queue and last jobs")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(handler=cmd_status)
+
     p = sub.add_parser("doctor", parents=[common], help="find printers and say what to fix")
     p.set_defaults(handler=cmd_doctor)
     return parser
@@ -111,9 +120,7 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
     for out in (args.output, args.utf8, args.ansi, args.preview):
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
-    ArtFiles(text=args.output, utf8=args.utf8, preview=args.preview, ansi=args.ansi).write(
-        art, renderer.atlas
-    )
+    ArtFiles(text=args.output, utf8=args.utf8, preview=args.preview, ansi=args.ansi).write(art, renderer.atlas)
     log.info("%s: %d×%d art written to %s", args.image, art.columns, art.rows, args.output)
     return 0
 
@@ -138,6 +145,9 @@ def paper_for(config: Config) -> PaperSettings:
 
 
 def cmd_send(args: argparse.Namespace, config: Config) -> int:
+    spool = Spool(config.spool.path) if config.spool.path.is_dir() else None
+    if spool is not None and spool.daemon_running() and not args.printer:
+        return send_through_daemon(args, spool)
     config, overrides = art_overrides(args, config)
     printer = printer_for(args, config)
     renderer = renderer_for(config, **overrides)
@@ -146,6 +156,51 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
         job = receipt_bytes(art, paper_for(config), renderer.atlas.cell_height)
         printer.print_job(job, copies=args.copies)
         log.info("%s: printed on %s (%d bytes)", image, printer.uri, len(job))
+    return 0
+
+
+def send_through_daemon(args: argparse.Namespace, spool: Spool) -> int:
+    """Queue each image (atomic write, then rename) and, unless --no-wait, wait for its outcome."""
+    for image in args.images:
+        load_image(image)  # bad input is refused here, before it reaches the queue
+    jobs = [spool.submit(image, "send") for image in args.images for _ in range(args.copies)]
+    if args.no_wait:
+        for job in jobs:
+            sys.stdout.write(job.id + "\n")
+        return 0
+    worst = 0
+    for job in jobs:
+        while (found := spool.find(job.id)) is not None and found.state in (JobState.QUEUED, JobState.ACTIVE):
+            time.sleep(0.1)
+        if found is not None and found.state is JobState.DONE:
+            log.info("%s: printed (job %s)", found.record.name, job.id)
+        else:
+            log.error("error: %s", found.record.error if found else f"job {job.id} vanished")
+            worst = 2
+    return worst
+
+
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(log_formatter())
+    return Daemon(config).run()
+
+
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    spool = Spool(config.spool.path)
+    report = status_report(spool)
+    if not report["daemon"]:
+        try:
+            report["printer"] = printer_for(argparse.Namespace(printer=None), config).status().describe()
+        except PrintdError as exc:
+            report["printer"] = str(exc)
+    if args.json:
+        sys.stdout.write(json.dumps(report) + "\n")
+        return 0
+    sys.stdout.write(f"printer: {report['printer']}\n")
+    for job in report["jobs"]:  # type: ignore[attr-defined]
+        error = f"  ({job['error']})" if job.get("error") else ""
+        sys.stdout.write(f"{job['state']:7s} {job['id']}{error}\n")
     return 0
 
 

@@ -39,7 +39,6 @@ class SpoolConfig:
     path: Path = Path("/var/spool/printd")
     retry_min: float = 2.0  # seconds before the first retry when the printer is away
     retry_max: float = 60.0  # the backoff stops growing here
-    keep_done: int = 500  # records kept in done/ (oldest removed first); 0 keeps all
 
 
 @dataclass(frozen=True)
@@ -85,24 +84,18 @@ class ArtConfig:
 
 @dataclass(frozen=True)
 class CameraConfig:
+    """Reserved for the photo booth (issue 5), which this version does not build yet."""
+
     enabled: bool = False
     source: int | str = 0  # device index, /dev/videoN, or any file/URL OpenCV opens
-    backend: str = "auto"  # auto (picamera2 when installed, else OpenCV), opencv, picamera2
     countdown: float = 3.0  # seconds, 0 allowed
-    warmup_frames: int = 5  # frames read and dropped so exposure settles
-    mirror: bool = True  # selfie view
-    width: int = 1280
-    height: int = 720
 
 
 @dataclass(frozen=True)
 class ButtonConfig:
-    gpio: int | None = 17  # BCM pin of the push button; None: no GPIO button
-    pull_up: bool = True
-    bounce: float = 0.05  # seconds
-    led: int | None = None  # BCM pin of the feedback LED
-    key: str | None = None  # evdev key name (e.g. KEY_SPACE) that also triggers a shot
-    key_device: str | None = None  # /dev/input/eventN for `key`
+    """Reserved for the photo booth (issue 5)."""
+
+    gpio: int | None = 17  # BCM pin of the push button
 
 
 @dataclass(frozen=True)
@@ -175,11 +168,7 @@ def _coerce(hint: Any, value: Any, path: Path, where: str) -> Any:
             return value
         if option is Path and isinstance(value, str) and value:
             return Path(value).expanduser()
-        if (
-            typing.get_origin(option) is tuple
-            and isinstance(value, list)
-            and all(isinstance(v, str) for v in value)
-        ):
+        if typing.get_origin(option) is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
     names = " or ".join(_type_name(o) for o in options)
     raise ConfigError(f"{path}: {where}: must be {names}, not {value!r}")
@@ -215,8 +204,6 @@ def _check(config: Config, path: Path) -> None:
         problems.append(("printer.timeout", "must be more than 0 seconds"))
     if config.camera.countdown < 0:
         problems.append(("camera.countdown", "must be 0 seconds or more"))
-    if config.camera.backend not in ("auto", "opencv", "picamera2"):
-        problems.append(("camera.backend", "must be auto, opencv or picamera2"))
     if problems:
         key, reason = problems[0]
         raise ConfigError(f"{path}: {key}: {reason}")

@@ -70,9 +70,7 @@ def encode_line(text: bytes, modes: Sequence[str]) -> bytes:
 
 def art_lines(art: Art) -> list[tuple[bytes, list[str]]]:
     assert art.modes is not None
-    return [
-        (line, [art.mode_names[m] for m in modes]) for line, modes in zip(art.lines(), art.modes, strict=True)
-    ]
+    return [(line, [art.mode_names[m] for m in modes]) for line, modes in zip(art.lines(), art.modes, strict=True)]
 
 
 def encode_job(lines: Iterable[tuple[bytes, Sequence[str]]], pitch_dots: int, paper: PaperSettings) -> bytes:

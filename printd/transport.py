@@ -123,9 +123,7 @@ def parse_uri(uri: str) -> PrinterAddress:
             return PrinterAddress("file", uri, path=parts.path)
     except ValueError as exc:
         raise UsageError(f"{uri}: not a valid printer URI ({exc})") from exc
-    raise UsageError(
-        f"{uri}: unknown printer URI (use usb://VID:PID, tcp://HOST[:PORT], serial:///dev/…, file:///…)"
-    )
+    raise UsageError(f"{uri}: unknown printer URI (use usb://VID:PID, tcp://HOST[:PORT], serial:///dev/…, file:///…)")
 
 
 class Connection:
@@ -157,9 +155,7 @@ class Connection:
         except DeviceNotFoundError as exc:
             raise self._not_found(exc) from exc
         except usb.core.NoBackendError as exc:
-            raise PrinterNotFound(
-                f"{a.uri}: libusb is not installed (Debian: apt install libusb-1.0-0)"
-            ) from exc
+            raise PrinterNotFound(f"{a.uri}: libusb is not installed (Debian: apt install libusb-1.0-0)") from exc
         except usb.core.USBError as exc:
             raise self._usb_error(exc) from exc
         return printer
@@ -179,9 +175,7 @@ class Connection:
         if exc.errno == errno.EACCES:
             return PrinterPermissionDenied(f"{self.address.uri}: permission denied ({UDEV_HINT})")
         if exc.errno in (errno.ETIMEDOUT, None) and "timed out" in str(exc).lower():
-            return PrinterTimeout(
-                f"{self.address.uri}: printer did not take the data within {self.timeout:g} s"
-            )
+            return PrinterTimeout(f"{self.address.uri}: printer did not take the data within {self.timeout:g} s")
         if exc.errno in (errno.ENODEV, errno.ENOENT, errno.EIO):
             return PrinterNotFound(f"{self.address.uri}: printer went away ({exc})")
         return PrinterOffline(f"{self.address.uri}: USB error ({exc})")
@@ -263,6 +257,8 @@ class Printer:
         return Connection(self.address, self.timeout, self.usb_backend)
 
     def status(self) -> PrinterStatus:
+        if not self.address.can_answer:
+            return PrinterStatus(answered=False)  # opening a file to ask would truncate it
         conn = self.connect()
         try:
             return conn.status()

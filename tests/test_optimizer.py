@@ -52,9 +52,7 @@ def test_fft_objective_is_the_full_convolution_and_its_gradient_is_exact() -> No
     torch.manual_seed(0)
     paper, target = torch.rand(60, 48), torch.rand(60, 48)
     objective = Objective(settings, (60, 48), torch.device("cpu"))
-    assert float(objective(paper, target)) == pytest.approx(
-        spatial_objective(paper - target, settings), rel=1e-4
-    )
+    assert float(objective(paper, target)) == pytest.approx(spatial_objective(paper - target, settings), rel=1e-4)
     p = paper.clone().requires_grad_(True)
     objective(p, target).backward()
     torch.testing.assert_close(objective.gradient(paper, target), p.grad, rtol=1e-4, atol=1e-9)

@@ -70,9 +70,7 @@ def test_copies_send_the_job_again(tmp_path, photo, fast_config, network_printer
     ("state", "message"),
     [("paper_out", "out of paper"), ("cover_open", "cover is open"), ("offline", "offline")],
 )
-def test_printer_not_ready_exits_1_with_the_reason(
-    photo, fast_config, network_printer, capsys, state, message
-) -> None:
+def test_printer_not_ready_exits_1_with_the_reason(photo, fast_config, network_printer, capsys, state, message) -> None:
     network_printer.model.state = state
     assert main(["send", str(photo), "--printer", network_printer.uri, "--config", str(fast_config)]) == 1
     assert message in capsys.readouterr().err

@@ -53,15 +53,11 @@ def test_render_end_to_end_writes_every_form(tmp_path: Path, photo: Path, fast_c
     assert all(len(line) == 10 for line in lines)
     codes = np.frombuffer(b"".join(lines), dtype=np.uint8)
     assert PRINTABLE[codes].all(), "control codes must never be emitted as glyphs"
-    assert (out / "art.utf8.txt").read_text(encoding="utf-8") == (out / "art.txt").read_bytes().decode(
-        "cp437"
-    )
+    assert (out / "art.utf8.txt").read_text(encoding="utf-8") == (out / "art.txt").read_bytes().decode("cp437")
     assert Image.open(out / "art.png").size == (12 * 10, 30 * 6)
 
 
-def sheet_composition(
-    sheet: Image.Image, codes: list[bytes], modes: list[bytes] | None, gap: int
-) -> np.ndarray:
+def sheet_composition(sheet: Image.Image, codes: list[bytes], modes: list[bytes] | None, gap: int) -> np.ndarray:
     """Build the print by hand from the glyph sheet's cells: the contract the preview must meet."""
     cells = np.asarray(sheet)
     rows = []
@@ -76,15 +72,11 @@ def sheet_composition(
 
 
 @pytest.mark.parametrize("preset", ["epson", "plain", "discord"])
-def test_preview_equals_glyph_sheet_composition(
-    tmp_path: Path, photo: Path, fast_config: Path, preset: str
-) -> None:
+def test_preview_equals_glyph_sheet_composition(tmp_path: Path, photo: Path, fast_config: Path, preset: str) -> None:
     art, preview, sheet = tmp_path / "a.txt", tmp_path / "a.png", tmp_path / "sheet.png"
     config = tmp_path / f"{preset}.yaml"
     config.write_text(fast_config.read_text().replace("art:\n", f"art:\n  preset: {preset}\n"))
-    assert (
-        main(["render", str(photo), "-o", str(art), "--preview", str(preview), "--config", str(config)]) == 0
-    )
+    assert main(["render", str(photo), "-o", str(art), "--preview", str(preview), "--config", str(config)]) == 0
     assert main(["glyphs", "--sheet", str(sheet), "--config", str(config)]) == 0
     modes_file = art.with_suffix(".modes")
     modes = read_grid(modes_file) if modes_file.exists() else None
@@ -178,9 +170,7 @@ def test_bad_input_is_one_line_exit_2_no_output(
     assert not out.exists() and not (tmp_path / "out" / "p.png").exists()
 
 
-@pytest.mark.parametrize(
-    "flag", [["--columns", "0"], ["--columns", "-3"], ["--rows", "1001"], ["--columns", "many"]]
-)
+@pytest.mark.parametrize("flag", [["--columns", "0"], ["--columns", "-3"], ["--rows", "1001"], ["--columns", "many"]])
 def test_absurd_grid_is_refused(
     tmp_path: Path, photo: Path, capsys: pytest.CaptureFixture[str], flag: list[str]
 ) -> None:

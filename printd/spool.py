@@ -1,0 +1,213 @@
+"""The durable job queue (DESIGN.md §6): a job is a folder that moves between state folders by
+atomic renames, so it is always in exactly one state, on disk, across crashes and `kill -9`.
+
+    spool/tmp/ID/        being written (never picked up)
+    spool/queued/ID/     waiting, in arrival order (IDs sort by arrival time)
+    spool/active/ID/     being rendered or printed; found here at start-up → back to queued
+    spool/done/ID/       original, art.txt (+ art.modes), preview.png, job.json
+    spool/failed/ID/     original, reason.txt, job.json
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import IO, Any
+
+from .artwork import atomic_write
+
+
+class JobState(Enum):
+    QUEUED = "queued"
+    ACTIVE = "active"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass
+class JobRecord:
+    """job.json: what happened to a job, for people and for `printd status`."""
+
+    id: str
+    source: str  # inbox, send, camera
+    name: str  # the original file's name
+    received_at: float
+    attempts: int = 0
+    printer: str = ""
+    printed_at: float | None = None
+    on_the_wire_at: float | None = None  # set just before sending: a crash after it may reprint
+    possible_duplicate: bool = False
+    error: str | None = None
+    history: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Job:
+    state: JobState
+    folder: Path
+    record: JobRecord
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def original(self) -> Path:
+        return self.folder / ("original" + Path(self.record.name).suffix.lower())
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:60] or "job"
+
+
+class Spool:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        for folder in ("tmp", *(s.value for s in JobState)):
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+        self._lock_file: IO[str] | None = None
+
+    def folder(self, state: JobState) -> Path:
+        return self.root / state.value
+
+    # --- one daemon per spool -------------------------------------------------------------
+    @property
+    def lock_path(self) -> Path:
+        return self.root / "printd.lock"
+
+    def acquire(self) -> bool:
+        """Take the daemon lock; False if another process holds it."""
+        f = self.lock_path.open("a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            return False
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._lock_file = f
+        return True
+
+    def daemon_running(self) -> bool:
+        if not self.lock_path.exists():
+            return False
+        with self.lock_path.open("a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return False
+
+    # --- intake ---------------------------------------------------------------------------
+    def submit(self, source_file: Path, source: str, move: bool = False) -> Job:
+        """Put a file into the queue: build the job in tmp/, then one rename makes it queued.
+
+        `move` takes the file itself (the inbox: a rename when on the same filesystem).
+        """
+        now = time.time()
+        job_id = f"{time.time_ns():020d}-{source}-{_safe(source_file.name)}"
+        tmp = self.root / "tmp" / job_id
+        tmp.mkdir()
+        record = JobRecord(id=job_id, source=source, name=source_file.name, received_at=now)
+        job = Job(JobState.QUEUED, tmp, record)
+        if move:
+            try:
+                os.rename(source_file, job.original)
+            except OSError:  # another filesystem: copy, then remove
+                shutil.copyfile(source_file, job.original)
+                source_file.unlink()
+        else:
+            shutil.copyfile(source_file, job.original)
+        with job.original.open("rb") as f:
+            os.fsync(f.fileno())
+        self.save(job)
+        return self._move(job, JobState.QUEUED)
+
+    def refuse(self, path: Path, source: str, reason: str) -> Job:
+        """A dropped thing that is not a job (a folder, an outside symlink): failed/ with the reason."""
+        now_id = f"{time.time_ns():020d}-{source}-{_safe(path.name)}"
+        tmp = self.root / "tmp" / now_id
+        tmp.mkdir()
+        job = Job(JobState.FAILED, tmp, JobRecord(id=now_id, source=source, name=path.name, received_at=time.time()))
+        # Moved aside with the record; if it cannot be moved it stays, and the record says why.
+        with contextlib.suppress(OSError):
+            os.rename(path, tmp / ("original" + (path.suffix.lower() if path.is_file() else "")))
+        return self.fail(job, reason)
+
+    # --- life of a job ----------------------------------------------------------------------
+    def save(self, job: Job) -> None:
+        atomic_write(job.folder / "job.json", json.dumps(asdict(job.record), indent=1).encode())
+
+    def _move(self, job: Job, state: JobState) -> Job:
+        target = self.folder(state) / job.id
+        os.rename(job.folder, target)
+        return Job(state, target, job.record)
+
+    def claim_next(self) -> Job | None:
+        """The oldest queued job, moved to active/."""
+        for folder in sorted(self.folder(JobState.QUEUED).iterdir()):
+            job = self.load(folder, JobState.QUEUED)
+            try:
+                return self._move(job, JobState.ACTIVE)
+            except FileNotFoundError:
+                continue
+        return None
+
+    def requeue(self, job: Job, note: str) -> Job:
+        job.record.history.append(f"{time.strftime('%FT%T')} back to queue: {note}")
+        self.save(job)
+        return self._move(job, JobState.QUEUED)
+
+    def finish(self, job: Job, printer: str) -> Job:
+        job.record.printed_at = time.time()
+        job.record.printer = printer
+        job.record.error = None
+        self.save(job)
+        return self._move(job, JobState.DONE)
+
+    def fail(self, job: Job, reason: str) -> Job:
+        job.record.error = reason
+        atomic_write(job.folder / "reason.txt", (reason + "\n").encode())
+        self.save(job)
+        return self._move(job, JobState.FAILED)
+
+    def recover(self) -> list[Job]:
+        """At start-up: jobs left in active/ by a crash go back to the queue, none lost."""
+        recovered = []
+        for folder in sorted(self.folder(JobState.ACTIVE).iterdir()):
+            job = self.load(folder, JobState.ACTIVE)
+            if job.record.on_the_wire_at is not None and job.record.printed_at is None:
+                job.record.possible_duplicate = True  # it may have printed before the crash
+            recovered.append(self.requeue(job, "recovered after an unclean stop"))
+        for leftover in (self.root / "tmp").iterdir():  # half-written submissions: never queued
+            shutil.rmtree(leftover, ignore_errors=True)
+        return recovered
+
+    def load(self, folder: Path, state: JobState) -> Job:
+        try:
+            data: dict[str, Any] = json.loads((folder / "job.json").read_text())
+            record = JobRecord(**data)
+        except (OSError, ValueError, TypeError):
+            record = JobRecord(id=folder.name, source="unknown", name=folder.name, received_at=0.0)
+        return Job(state, folder, record)
+
+    def jobs(self, state: JobState) -> list[Job]:
+        return [self.load(f, state) for f in sorted(self.folder(state).iterdir()) if f.is_dir()]
+
+    def find(self, job_id: str) -> Job | None:
+        for state in JobState:
+            folder = self.folder(state) / job_id
+            if folder.is_dir():
+                return self.load(folder, state)
+        return None
