@@ -16,6 +16,7 @@ from optimizer.glyphs import GlyphAtlas
 
 from .config import Config
 from .errors import ConfigError
+from .receipt import PaperSettings
 
 log = logging.getLogger(__name__)
 DEFAULT_COLUMNS = 42
@@ -34,6 +35,12 @@ def renderer_for(config: Config, **overrides: object) -> Renderer:
     """A renderer with the config's art settings; `overrides` are optimiser settings (CLI flags)."""
     settings = config.art.settings(profile_columns(config.printer.profile))
     return Renderer(settings.replace(**overrides) if overrides else settings)
+
+
+def paper_for(config: Config) -> PaperSettings:
+    """The job-level printer settings (units, feed, cut) of a config."""
+    p = config.printer
+    return PaperSettings(motion_unit=p.motion_unit, dpi=p.dpi, feed=p.feed, cut=p.cut)
 
 
 def atomic_write(path: Path, data: bytes) -> None:

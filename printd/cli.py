@@ -17,13 +17,13 @@ from optimizer import BadImageError, FontError, load_image
 from optimizer.settings import MAX_GRID, PRESETS
 
 from . import __version__
-from .artwork import ArtFiles, atomic_write, renderer_for
+from .artwork import ArtFiles, atomic_write, paper_for, renderer_for
 from .config import Config, load_config
 from .daemon import Daemon, log_formatter, status_report
 from .doctor import diagnose
 from .errors import PrintdError
 from .progress import ProgressBar
-from .receipt import PaperSettings, encode_job, receipt_bytes
+from .receipt import encode_job, receipt_bytes
 from .spool import JobState, Spool
 from .testpage import testpage_lines
 from .transport import Printer
@@ -135,13 +135,8 @@ def cmd_glyphs(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def printer_for(args: argparse.Namespace, config: Config) -> Printer:
-    return Printer(args.printer or config.printer.uri, config.printer.timeout)
-
-
-def paper_for(config: Config) -> PaperSettings:
-    p = config.printer
-    return PaperSettings(motion_unit=p.motion_unit, dpi=p.dpi, feed=p.feed, cut=p.cut)
+def printer_for(config: Config, uri: str | None = None) -> Printer:
+    return Printer(uri or config.printer.uri, config.printer.timeout)
 
 
 def cmd_send(args: argparse.Namespace, config: Config) -> int:
@@ -149,7 +144,7 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
     if spool is not None and spool.daemon_running() and not args.printer:
         return send_through_daemon(args, spool)
     config, overrides = art_overrides(args, config)
-    printer = printer_for(args, config)
+    printer = printer_for(config, args.printer)
     renderer = renderer_for(config, **overrides)
     arts = [renderer.render_file(image) for image in args.images]  # all inputs checked before printing
     for image, art in zip(args.images, arts, strict=True):
@@ -191,7 +186,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     report = status_report(spool)
     if not report["daemon"]:
         try:
-            report["printer"] = printer_for(argparse.Namespace(printer=None), config).status().describe()
+            report["printer"] = printer_for(config).status().describe()
         except PrintdError as exc:
             report["printer"] = str(exc)
     if args.json:
@@ -207,7 +202,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
     renderer = renderer_for(config)
     pitch = renderer.atlas.cell_height + renderer.settings.row_gap
-    printer = printer_for(args, config)
+    printer = printer_for(config, args.printer)
     printer.print_job(encode_job(testpage_lines(renderer), pitch, paper_for(config)))
     log.info("test page printed on %s", printer.uri)
     return 0

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from optimizer import Art, BadImageError
+from optimizer import BadImageError
 
-from .artwork import ArtFiles, atomic_write, renderer_for
+from .artwork import ArtFiles, atomic_write, paper_for, renderer_for
 from .config import Config
 from .errors import PrinterError, UsageError
-from .receipt import PaperSettings, receipt_bytes
+from .receipt import receipt_bytes
 from .sources.inbox import Inbox
 from .spool import Job, JobState, Spool
 from .transport import Printer
@@ -58,12 +58,7 @@ class Daemon:
         self.config = config
         self.spool = Spool(config.spool.path)
         self.printer = printer or Printer(config.printer.uri, config.printer.timeout)
-        self.paper = PaperSettings(
-            motion_unit=config.printer.motion_unit,
-            dpi=config.printer.dpi,
-            feed=config.printer.feed,
-            cut=config.printer.cut,
-        )
+        self.paper = paper_for(config)
         self.stopping = threading.Event()
         self.wake = threading.Event()
         self.handoff: queue.Queue[Rendered] = queue.Queue(maxsize=1)
@@ -89,7 +84,7 @@ class Daemon:
                 log.exception("%s: render failed", job.id)
                 self.spool.fail(job, f"{job.record.name}: could not render ({exc})")
                 continue
-            self._write_art(job, art, renderer.atlas)
+            ArtFiles(text=job.folder / "art.txt", preview=job.folder / "preview.png").write(art, renderer.atlas)
             data = receipt_bytes(art, self.paper, renderer.atlas.cell_height)
             while not self.stopping.is_set():
                 try:
@@ -99,9 +94,6 @@ class Daemon:
                     continue
             else:
                 self.spool.requeue(job, "daemon stopping")
-
-    def _write_art(self, job: Job, art: Art, atlas: object) -> None:
-        ArtFiles(text=job.folder / "art.txt", preview=job.folder / "preview.png").write(art, atlas)  # type: ignore[arg-type]
 
     def print_loop(self) -> None:
         delay = self.config.spool.retry_min

@@ -115,12 +115,7 @@ class Spool:
 
         `move` takes the file itself (the inbox: a rename when on the same filesystem).
         """
-        now = time.time()
-        job_id = f"{time.time_ns():020d}-{source}-{_safe(source_file.name)}"
-        tmp = self.root / "tmp" / job_id
-        tmp.mkdir()
-        record = JobRecord(id=job_id, source=source, name=source_file.name, received_at=now)
-        job = Job(JobState.QUEUED, tmp, record)
+        job = self._new_job(source_file.name, source)
         if move:
             try:
                 os.rename(source_file, job.original)
@@ -136,14 +131,19 @@ class Spool:
 
     def refuse(self, path: Path, source: str, reason: str) -> Job:
         """A dropped thing that is not a job (a folder, an outside symlink): failed/ with the reason."""
-        now_id = f"{time.time_ns():020d}-{source}-{_safe(path.name)}"
-        tmp = self.root / "tmp" / now_id
-        tmp.mkdir()
-        job = Job(JobState.FAILED, tmp, JobRecord(id=now_id, source=source, name=path.name, received_at=time.time()))
+        job = self._new_job(path.name, source)
+        tmp = job.folder
         # Moved aside with the record; if it cannot be moved it stays, and the record says why.
         with contextlib.suppress(OSError):
             os.rename(path, tmp / ("original" + (path.suffix.lower() if path.is_file() else "")))
         return self.fail(job, reason)
+
+    def _new_job(self, name: str, source: str) -> Job:
+        """A fresh job folder in tmp/; its ID sorts by arrival time."""
+        job_id = f"{time.time_ns():020d}-{source}-{_safe(name)}"
+        folder = self.root / "tmp" / job_id
+        folder.mkdir()
+        return Job(JobState.QUEUED, folder, JobRecord(id=job_id, source=source, name=name, received_at=time.time()))
 
     # --- life of a job ----------------------------------------------------------------------
     def save(self, job: Job) -> None:

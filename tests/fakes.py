@@ -91,16 +91,30 @@ def decode_rows(job: bytes) -> list[tuple[bytes, list[str]]]:
     return rows
 
 
-class NetworkPrinter:
-    """A TCP printer on loopback: accepts connections, records, answers status."""
+class ServedPrinter:
+    """A printer whose side runs in a thread of its own until closed."""
 
     def __init__(self, model: PrinterModel | None = None):
         self.model = model or PrinterModel()
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+    def _halt(self) -> None:
+        self._stop.set()
+        self.thread.join(timeout=2)
+
+
+class NetworkPrinter(ServedPrinter):
+    """A TCP printer on loopback: accepts connections, records, answers status."""
+
+    def __init__(self, model: PrinterModel | None = None):
+        super().__init__(model)
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         self.connections = 0
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
     @property
@@ -136,23 +150,20 @@ class NetworkPrinter:
                     conn.sendall(reply)
 
     def close(self) -> None:
-        self._stop.set()
         self.server.close()
-        self.thread.join(timeout=2)
+        self._halt()
 
 
-class SerialPrinter:
+class SerialPrinter(ServedPrinter):
     """A printer at the other end of a pseudo-terminal pair, as on a USB-serial adapter."""
 
     def __init__(self, model: PrinterModel | None = None):
         import tty
 
-        self.model = model or PrinterModel()
+        super().__init__(model)
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
         self.path = os.ttyname(self.slave)
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
     @property
@@ -175,8 +186,7 @@ class SerialPrinter:
                 os.write(self.master, reply)
 
     def close(self) -> None:
-        self._stop.set()
-        self.thread.join(timeout=2)
+        self._halt()
         os.close(self.master)
         os.close(self.slave)
 
