@@ -8,6 +8,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from escpos.capabilities import get_profile
 
@@ -22,13 +23,21 @@ log = logging.getLogger(__name__)
 DEFAULT_COLUMNS = 42
 
 
-def profile_columns(profile: str) -> int:
-    """Font A columns of a python-escpos printer profile (TM-T88: 42, TM-T20II: 48)."""
+def profile_data(profile: str) -> dict[str, Any]:
+    """A python-escpos printer profile's capabilities."""
     try:
-        fonts = get_profile(profile).profile_data.get("fonts", {})
+        return dict(get_profile(profile).profile_data)
     except Exception as exc:  # python-escpos raises its own lookup errors for unknown names
         raise ConfigError(f"printer.profile: unknown printer profile {profile!r} ({exc})") from exc
-    return int(fonts.get("0", {}).get("columns", DEFAULT_COLUMNS))
+
+
+def profile_columns(profile: str) -> int:
+    """Font A columns of a printer profile (TM-T88: 42, TM-T20II: 48)."""
+    return int(profile_data(profile).get("fonts", {}).get("0", {}).get("columns", DEFAULT_COLUMNS))
+
+
+def profile_feature(profile: str, feature: str) -> bool:
+    return bool(profile_data(profile).get("features", {}).get(feature, False))
 
 
 def renderer_for(config: Config, **overrides: object) -> Renderer:

@@ -20,10 +20,11 @@ from . import __version__
 from .artwork import ArtFiles, atomic_write, paper_for, renderer_for
 from .config import Config, load_config
 from .daemon import Daemon, log_formatter, status_report
-from .doctor import diagnose
+from .doctor import diagnose, diagnose_camera
 from .errors import PrintdError
 from .progress import ProgressBar
 from .receipt import encode_job, receipt_bytes
+from .sources.button import request_snap
 from .spool import JobState, Spool
 from .testpage import testpage_lines
 from .transport import Printer
@@ -92,6 +93,9 @@ def build_parser() -> Parser:
     p = sub.add_parser("status", parents=[common], help="printer state, queue and last jobs")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(handler=cmd_status)
+
+    p = sub.add_parser("snap", parents=[common], help="ask the running daemon for a photo-booth shot")
+    p.set_defaults(handler=cmd_snap)
 
     p = sub.add_parser("doctor", parents=[common], help="find printers and say what to fix")
     p.set_defaults(handler=cmd_doctor)
@@ -192,7 +196,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         sys.stdout.write(json.dumps(report) + "\n")
         return 0
-    sys.stdout.write(f"printer: {report['printer']}\n")
+    sys.stdout.write(f"printer: {report['printer']}\nbooth: {report['booth']}\n")
     for job in report["jobs"]:  # type: ignore[attr-defined]
         error = f"  ({job['error']})" if job.get("error") else ""
         sys.stdout.write(f"{job['state']:7s} {job['id']}{error}\n")
@@ -208,9 +212,19 @@ def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_snap(args: argparse.Namespace, config: Config) -> int:
+    """Returns at once: the daemon answers whether a session started, not how it ended."""
+    answer = request_snap(config.spool.path)
+    if not answer.startswith(("ok:", "busy:")):
+        raise PrintdError(answer or "the daemon did not answer")
+    log.info("%s", answer)
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace, config: Config) -> int:
     for line in diagnose(config.printer.uri, config.printer.timeout):
         sys.stdout.write(line + "\n")
+    sys.stdout.write(diagnose_camera(config.camera) + "\n")
     return 0
 
 

@@ -32,6 +32,7 @@ class PrinterConfig:
     feed: int = 4  # lines fed after the art so it clears the cutter
     motion_unit: int = 360  # vertical motion units per inch of `ESC 3 n` (TM-T88: 1/360 inch)
     dpi: int = 180  # vertical dots per inch of the print head's line pitch (Font A rows)
+    status_interval: float = 5.0  # seconds between status checks while the booth is on or the printer has a problem
 
 
 @dataclass(frozen=True)
@@ -84,18 +85,29 @@ class ArtConfig:
 
 @dataclass(frozen=True)
 class CameraConfig:
-    """Reserved for the photo booth (issue 5), which this version does not build yet."""
+    """The photo booth's camera (DESIGN.md §7)."""
 
     enabled: bool = False
     source: int | str = 0  # device index, /dev/videoN, or any file/URL OpenCV opens
+    backend: str = "opencv"  # opencv, or picamera2 for a Raspberry Pi camera module
     countdown: float = 3.0  # seconds, 0 allowed
+    mirror: bool = False  # true: the print looks like a mirror, as selfie screens show it
+    warmup_frames: int = 30  # at most this many frames are read while the exposure settles
+    width: int | None = None  # ask the camera for this size; None: its default
+    height: int | None = None
 
 
 @dataclass(frozen=True)
 class ButtonConfig:
-    """Reserved for the photo booth (issue 5)."""
+    """What starts a booth session, and how the booth answers."""
 
-    gpio: int | None = 17  # BCM pin of the push button
+    gpio: int | None = 17  # BCM pin of the push button (to ground); None: no GPIO button
+    pull_up: bool = True  # the button pulls the pin low when pressed
+    bounce: float = 0.05  # seconds of contact bounce ignored after a change
+    led: int | None = None  # BCM pin of a feedback LED; None: no LED
+    key: str | None = None  # a key of an input device, e.g. KEY_SPACE (USB foot switch, keyboard)
+    key_device: Path | None = None  # /dev/input/by-id/... of that key's device
+    beep: bool = False  # pulse the printer's buzzer (drawer-kick buzzer) at the shot, where supported
 
 
 @dataclass(frozen=True)
@@ -141,7 +153,7 @@ def _build(cls: type, data: Any, path: Path, prefix: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: {prefix or 'top level'}: must be a mapping of keys")
     hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
+    fields = {f.name for f in dataclasses.fields(cls) if not (cls is Config and f.name == "source")}
     values = {}
     for key, value in data.items():
         where = f"{prefix}{key}"
@@ -200,10 +212,23 @@ def _check(config: Config, path: Path) -> None:
         problems.append(("art.font", f"no such font file: {art.font}"))
     if config.printer.cut not in ("full", "partial", "none"):
         problems.append(("printer.cut", f"must be full, partial or none, not {config.printer.cut!r}"))
+    if config.printer.status_interval <= 0:
+        problems.append(("printer.status_interval", "must be more than 0 seconds"))
     if config.printer.timeout <= 0:
         problems.append(("printer.timeout", "must be more than 0 seconds"))
-    if config.camera.countdown < 0:
+    camera, button = config.camera, config.button
+    if camera.countdown < 0:
         problems.append(("camera.countdown", "must be 0 seconds or more"))
+    if camera.backend not in ("opencv", "picamera2"):
+        problems.append(("camera.backend", f"must be opencv or picamera2, not {camera.backend!r}"))
+    if camera.warmup_frames < 1:
+        problems.append(("camera.warmup_frames", "must be 1 or more"))
+    if (camera.width is None) != (camera.height is None):
+        problems.append(("camera.width", "give both width and height, or neither"))
+    if button.bounce < 0:
+        problems.append(("button.bounce", "must be 0 seconds or more"))
+    if (button.key is None) != (button.key_device is None):
+        problems.append(("button.key", "give both key and key_device, or neither"))
     if problems:
         key, reason = problems[0]
         raise ConfigError(f"{path}: {key}: {reason}")

@@ -10,7 +10,9 @@ from typing import Any
 
 import usb.core
 
+from .config import CameraConfig
 from .errors import PrinterError
+from .sources.camera import Camera, CameraError
 from .transport import UDEV_HINT, Printer
 
 EPSON_VENDOR = 0x04B8
@@ -74,3 +76,14 @@ def diagnose(uri: str, timeout: float, backend: Any = None) -> Iterator[str]:
         yield f"configured printer {uri}: {status.describe()}"
     except PrinterError as exc:
         yield f"configured printer: {exc}"
+
+
+def diagnose_camera(config: CameraConfig) -> str:
+    """Take one shot with the booth's camera, as a session would (no countdown)."""
+    if not config.enabled:
+        return "camera: booth off (camera.enabled is false)"
+    try:
+        height, width = Camera(config).capture().shape[:2]
+    except CameraError as exc:
+        return str(exc)
+    return f"camera {config.source}: ok, {width}×{height} frame"

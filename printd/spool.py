@@ -124,8 +124,17 @@ class Spool:
                 source_file.unlink()
         else:
             shutil.copyfile(source_file, job.original)
+        return self._enqueue(job)
+
+    def add(self, data: bytes, name: str, source: str) -> Job:
+        """Queue bytes made here (a camera frame) as a job named `name`."""
+        job = self._new_job(name, source)
+        job.original.write_bytes(data)
+        return self._enqueue(job)
+
+    def _enqueue(self, job: Job) -> Job:
         with job.original.open("rb") as f:
-            os.fsync(f.fileno())
+            os.fsync(f.fileno())  # on disk before it is queued: a queued job is never half a file
         self.save(job)
         return self._move(job, JobState.QUEUED)
 

@@ -37,11 +37,14 @@ class PrinterModel:
     state: str = "online"  # a key of ANSWERS, or "silent" (never answers)
     received: bytearray = field(default_factory=bytearray)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    job_started: list[float] = field(default_factory=list)  # time.monotonic() of each ESC @ received
 
     def feed(self, data: bytes) -> bytes:
         """Take bytes from the host; return what the printer answers."""
         reply = bytearray()
         with self.lock:
+            if INIT in data:
+                self.job_started.append(time.monotonic())
             self.received += data
             while True:
                 i = self.received.find(DLE_EOT)

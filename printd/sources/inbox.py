@@ -69,7 +69,7 @@ class Inbox(FileSystemEventHandler):
             self._note(path)
         self._thread.start()
 
-    def stop(self) -> None:
+    def close(self) -> None:
         self._stop.set()
         self._observer.stop()
         self._observer.join(timeout=5)
