@@ -1,6 +1,6 @@
 """Photo → CP437 text art by differentiable rendering and discrete search; knows nothing of printers."""
 
-from .art import Art
+from .art import Animation, Art
 from .glyphs import FontError, FontSpec, GlyphAtlas, load_atlas
 from .renderer import Renderer
 from .settings import PRESETS, Settings, preset
@@ -8,6 +8,7 @@ from .target import BadImageError, load_image
 
 __all__ = [
     "PRESETS",
+    "Animation",
     "Art",
     "BadImageError",
     "FontError",

@@ -4,6 +4,7 @@ ANSI text, the per-cell mode digits, and the preview picture."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -63,14 +64,16 @@ class Art:
         assert self.modes is not None
         return b"".join((row + ord("0")).astype(np.uint8).tobytes() + b"\n" for row in self.modes)
 
-    def ansi(self) -> str:
-        """UTF-8 text with SGR escapes, so a terminal shows the modes too; reset at each line end."""
+    def ansi(self, base: str = "") -> str:
+        """UTF-8 text with SGR escapes, so a terminal shows the modes too; reset at each line end.
+        `base` is an SGR under every cell, e.g. "30;107" for black on white like paper."""
         assert self.modes is not None
         out = []
+        lead = f"{base};" if base else ""
         for codes, modes in zip(self.codes, self.modes, strict=True):
             line, current = [], ""
             for code, mode in zip(codes.tobytes().decode("cp437"), modes, strict=True):
-                sgr = ANSI_SGR[self.mode_names[mode]]
+                sgr = (lead + ANSI_SGR[self.mode_names[mode]]).rstrip(";")
                 if sgr != current:
                     line.append(f"\x1b[0;{sgr}m" if sgr else "\x1b[0m")
                     current = sgr
@@ -78,9 +81,10 @@ class Art:
             out.append("".join(line) + ("\x1b[0m" if current else "") + "\n")
         return "".join(out)
 
-    def preview(self, atlas: GlyphAtlas) -> Image.Image:
-        """The exact print: black dots on white, blank gap under each row."""
-        return to_image(atlas.compose(self.codes, self.row_gap, self.modes, self.mode_names))
+    def preview(self, atlas: GlyphAtlas, dark: bool = False) -> Image.Image:
+        """The exact print: black dots on white, blank gap under each row; `dark`: white on black."""
+        paper = atlas.compose(self.codes, self.row_gap, self.modes, self.mode_names)
+        return to_image(1.0 - paper if dark else paper)
 
     @classmethod
     def from_text(
@@ -94,6 +98,47 @@ class Art:
         codes = _grid(data)
         mode_grid = None if modes is None else _grid(modes) - ord("0")
         return cls(codes=codes, row_gap=row_gap, modes=mode_grid, mode_names=mode_names)
+
+
+CUT_LINE = 0xC4  # ─: the row between flip-book frames, where the scissors go
+
+
+@dataclass(frozen=True, eq=False)
+class Animation:
+    """One Art per frame, each shown for its duration (seconds)."""
+
+    frames: list[Art]
+    durations: list[float]
+    flicker: float | None = None  # share of cells whose picture stood still that changed glyph
+
+    def strip(self) -> Art:
+        """The frames one under the other, a cut line between them: the flip-book that prints."""
+        first = self.frames[0]
+        if len(self.frames) == 1:
+            return first
+        cut = np.full((1, first.columns), CUT_LINE, np.uint8)
+        codes, modes = [], []
+        for i, frame in enumerate(self.frames):
+            if i:
+                codes.append(cut)
+                modes.append(np.zeros_like(cut))
+            codes.append(frame.codes)
+            modes.append(frame.modes if frame.modes is not None else np.zeros_like(frame.codes))
+        return Art(np.concatenate(codes), first.row_gap, np.concatenate(modes), first.mode_names)
+
+    def timing(self) -> dict[str, object]:
+        """The `.anim.json` sidecar: how to cut the strip back into frames and play them."""
+        return {"frames": len(self.frames), "rows": self.frames[0].rows, "separator": 1, "durations": self.durations}
+
+    @classmethod
+    def from_strip(cls, strip: Art, timing: dict[str, Any]) -> Animation:
+        rows, step = int(timing["rows"]), int(timing["rows"]) + int(timing["separator"])
+        frames = []
+        for i in range(int(timing["frames"])):
+            part = slice(i * step, i * step + rows)
+            modes = None if strip.modes is None else strip.modes[part]
+            frames.append(Art(strip.codes[part], strip.row_gap, modes, strip.mode_names))
+        return cls(frames, [float(d) for d in timing["durations"]])
 
 
 def _grid(data: bytes) -> np.ndarray:

@@ -9,14 +9,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .art import Art
-from .glyphs import ASCII, BLOCK_CODES, PRINTABLE, load_atlas
+from .align import Alignment, fit_alignment
+from .art import Animation, Art
+from .glyphs import ASCII, BLOCK_CODES, MODES, PRINTABLE, load_atlas
 from .metric import reference_tone
 from .search import Problem, Progress, optimise
 from .settings import Settings
-from .target import fit_to_canvas, load_image, rows_for, to_grey
+from .target import fit_to_canvas, load_frames, load_image, rows_for, to_grey
+from .tone import adapt_contrast, learned_grey
 
 log = logging.getLogger(__name__)
+STILL = 2 / 255  # a cell whose target moved less than this everywhere did not change
 
 
 def pick_device(preference: str = "auto") -> torch.device:
@@ -76,6 +79,8 @@ class Renderer:
         self.ink = torch.from_numpy(ink).to(self.device, torch.float32)
         self.blank = self.ink.sum(dim=(1, 2)) == 0
         self.cost = torch.from_numpy(self.blocky).to(self.device, torch.float32) * settings.block_cost
+        self._index = np.zeros((len(MODES), 256), np.int64)
+        self._index[self.modes, self.codes] = np.arange(len(self.codes))
         log.debug("renderer on %s with %d distinct cells", self.device, len(self.codes))
 
     def grid_for(self, img: Image.Image) -> tuple[int, int]:
@@ -85,22 +90,28 @@ class Renderer:
         rows = s.rows or min(s.max_rows, rows_for(img.size, s.columns, cell, s.row_gap))
         return rows, s.columns
 
-    def canvas(self, img: Image.Image) -> np.ndarray:
-        """The photo fitted to the whole canvas (gaps included), grey (H, W) in [0, 1]."""
-        rows, cols = self.grid_for(img)
-        width = cols * self.atlas.cell_width
-        height = rows * (self.atlas.cell_height + self.settings.row_gap)
-        return to_grey(fit_to_canvas(img, width, height))
+    def canvas(self, img: Image.Image, grid: tuple[int, int] | None = None) -> np.ndarray:
+        """The photo fitted to the whole canvas (gaps included) as the grey tones to draw, (H, W) in
+        [0, 1]: colour mapped, contrast adapted and, for dark mode, inverted, as the settings ask."""
+        s = self.settings
+        rows, cols = grid or self.grid_for(img)
+        fitted = fit_to_canvas(img, cols * self.atlas.cell_width, rows * (self.atlas.cell_height + s.row_gap))
+        grey = learned_grey(fitted, seed=s.seed) if s.color_map == "learned" else to_grey(fitted)
+        grey = adapt_contrast(grey, s.contrast)
+        return 1.0 - grey if s.dark else grey  # dark: the paper's ink shows light on the screen
 
-    def render(self, img: Image.Image, progress: Progress | None = None) -> Art:
-        grey = self.canvas(img)
-        target = reference_tone(grey, self.atlas.cell_height, self.settings.row_gap)
+    def target(self, img: Image.Image, grid: tuple[int, int] | None = None) -> torch.Tensor:
+        """The paper tone the search aims at (DESIGN.md §3's mapped photo), before alignment."""
+        grey = self.canvas(img, grid)
+        return torch.from_numpy(reference_tone(grey, self.atlas.cell_height, self.settings.row_gap)).to(self.device)
+
+    def align(self, target: torch.Tensor) -> Alignment:
+        ink = self.ink[~self.blocky] if (~self.blocky).any() else self.ink  # edges drawn by characters
+        return fit_alignment(target, ink, self.settings.row_gap, warp=self.settings.align == "warp")
+
+    def solve(self, target: torch.Tensor, progress: Progress | None = None, **keep: torch.Tensor) -> Art:
         problem = Problem(
-            target=torch.from_numpy(target).to(self.device),
-            ink=self.ink,
-            blank=self.blank,
-            cost=self.cost,
-            row_gap=self.settings.row_gap,
+            target=target, ink=self.ink, blank=self.blank, cost=self.cost, row_gap=self.settings.row_gap, **keep
         )
         choice = optimise(problem, self.settings, progress).cpu().numpy()
         return Art(
@@ -110,5 +121,60 @@ class Renderer:
             mode_names=self.settings.modes,
         )
 
+    def render(self, img: Image.Image, progress: Progress | None = None) -> Art:
+        target = self.target(img)
+        if self.settings.align != "none":
+            target = self.align(target).apply(target)
+        return self.solve(target, progress)
+
     def render_file(self, path: Path, progress: Progress | None = None) -> Art:
         return self.render(load_image(path), progress)
+
+    def render_frames(
+        self, frames: list[Image.Image], durations: list[float], progress: Progress | None = None
+    ) -> Animation:
+        """One Art per frame on one grid. A cell whose pixels did not change since the previous frame
+        pays `steadiness` to change glyph, so still parts of the picture do not flicker; alignment
+        is fitted on the first frame and kept for all."""
+        grid = self.grid_for(frames[0])
+        rows, cols = grid
+        pitch, width = self.atlas.cell_height + self.settings.row_gap, self.atlas.cell_width
+        # The most a cell can add to the objective, times steadiness: the price of leaving a glyph.
+        price = self.settings.steadiness * sum(w for _, w in self.settings.blur_weights) / (rows * cols)
+        alignment = None
+        arts: list[Art] = []
+        previous: tuple[torch.Tensor, torch.Tensor] | None = None
+        changed = still = 0
+        for index, frame in enumerate(frames):
+            target = self.target(frame, grid)
+            if self.settings.align != "none":
+                alignment = alignment or self.align(target)
+                target = alignment.apply(target)
+            keep: dict[str, torch.Tensor] = {}
+            if previous is not None:
+                moved = (target - previous[0]).abs().reshape(rows, pitch, cols, width).amax(dim=(1, 3))
+                is_still = moved < STILL
+                keep = {"keep": previous[1], "keep_cost": is_still.float() * price}
+            art = self.solve(target, None, **keep)
+            choice = self.choice_of(art)
+            if keep:
+                changed += int(((choice != keep["keep"]) & is_still).sum())
+                still += int(is_still.sum())
+            arts.append(art)
+            previous = (target, choice)
+            if progress:
+                progress(index + 1, len(frames))
+        return Animation(arts, durations, changed / still if still else None)
+
+    def choice_of(self, art: Art) -> torch.Tensor:
+        """The candidate index of each cell of an Art this renderer made."""
+        modes = art.modes if art.modes is not None else np.zeros_like(art.codes)
+        index = self._index[modes.astype(np.int64), art.codes.astype(np.int64)]
+        return torch.from_numpy(index).to(self.device)
+
+    def render_path(self, path: Path, progress: Progress | None = None) -> Animation:
+        """A still image is an animation of one frame."""
+        frames, durations = load_frames(path, self.settings.max_frames)
+        if len(frames) == 1:
+            return Animation([self.render(frames[0], progress)], durations)
+        return self.render_frames(frames, durations, progress)

@@ -38,6 +38,9 @@ class Problem:
     blank: torch.Tensor  # (K,) bool: glyphs that print nothing (space, NBSP)
     cost: torch.Tensor  # (K,) objective added per cell that uses the glyph, over the cell count
     row_gap: int
+    # Animation: the previous frame's choice (R, C), and what leaving it costs in each cell (R, C).
+    keep: torch.Tensor | None = None
+    keep_cost: torch.Tensor | None = None
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -213,6 +216,7 @@ def refine(
         for pr in range(PHASE_ROWS)
         for pc in range(PHASE_COLS)
     ]
+    candidates = torch.arange(k, device=choice.device)
     choice = choice.clone()
     for sweep in range(settings.sweeps):
         changed = 0
@@ -232,6 +236,9 @@ def refine(
                 + cell_cost
                 - cell_cost[choice][..., None]
             )
+            if problem.keep is not None and problem.keep_cost is not None:
+                leave = problem.keep_cost[..., None] * (candidates != problem.keep[..., None])
+                delta = delta + leave - leave.gather(-1, current)
             gain, best = delta.min(dim=-1)
             move = phase & (gain < -1e-12) & (best != choice)
             choice = torch.where(move, best, choice)
@@ -249,6 +256,8 @@ def optimise(problem: Problem, settings: Settings, progress: Progress | None = N
     generator = torch.Generator(device=problem.target.device).manual_seed(settings.seed)
     objective = Objective(settings, tuple(problem.target.shape), problem.target.device)
     choice = tone_lookup(problem) if settings.init == "lookup" else None
+    if choice is not None and problem.keep is not None and problem.keep_cost is not None:
+        choice = torch.where(problem.keep_cost > 0, problem.keep, choice)  # still cells start as they were
     if settings.steps:
         choice = gradient_stage(problem, objective, settings, generator, choice, progress)
     if choice is None:

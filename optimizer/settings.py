@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 from .glyphs import MODES, FontSpec
 
 MAX_GRID = 1000
+CHOICES = {
+    "color_map": ("luma", "learned"),
+    "contrast": ("none", "global", "local"),
+    "align": ("none", "shift", "warp"),
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,17 @@ class Settings:
     # Discrete refinement: exhaustive per-cell glyph search on the objective, sweep after sweep.
     sweeps: int = 30
 
+    # Artistic controls, all off by default (measured in benchmarks/controls.py).
+    color_map: str = "luma"  # luma, or learned: colours of equal luminance kept apart
+    contrast: str = "none"  # none, global or local tone curves fitted to the photo
+    align: str = "none"  # none, shift (shift and scale against the grid) or warp (and a smooth warp)
+    dark: bool = False  # light glyphs on a dark screen: the art is made for the photo's negative
+
+    # Animation: what changing a cell whose pixels stayed still costs, as a share of the cell's
+    # worst possible error; high enough that still parts of the picture keep their glyphs.
+    steadiness: float = 0.02
+    max_frames: int = 60
+
     seed: int = 0
     device: str = "auto"  # auto, cpu, cuda, mps
 
@@ -69,6 +85,11 @@ class Settings:
             raise ValueError(f"init must be lookup or random, not {self.init!r}")
         if self.steps < 0 or self.sweeps < 0:
             raise ValueError("steps and sweeps must be 0 or more")
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}, not {getattr(self, name)!r}")
+        if self.steadiness < 0 or not 1 <= self.max_frames <= 1000:
+            raise ValueError("steadiness must be 0 or more and max_frames 1–1000")
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

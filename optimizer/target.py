@@ -14,7 +14,14 @@ class BadImageError(ValueError):
 
 
 def load_image(path: Path) -> Image.Image:
-    """Open `path` fully decoded and upright, as RGB on white; a bad file raises BadImageError."""
+    """Open `path` fully decoded and upright, as RGB on white; a bad file raises BadImageError.
+    Of a multi-frame image this is the first frame."""
+    return load_frames(path, max_frames=1)[0][0]
+
+
+def load_frames(path: Path, max_frames: int = 60) -> tuple[list[Image.Image], list[float]]:
+    """Every frame of an image or video (spread evenly over at most `max_frames`), with each
+    frame's duration in seconds; a still image is one frame."""
     path = Path(path)
     if path.is_dir():
         raise BadImageError(f"{path}: is a directory, not an image")
@@ -29,14 +36,69 @@ def load_image(path: Path) -> Image.Image:
             # Pillow only warns between 1× and 2× its pixel limit: treat that as a bomb too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                img.load()
-                return flatten(img)
+                count = getattr(img, "n_frames", 1)
+                picked = _spread(count, max_frames)
+                frames, durations = [], []
+                for index in picked:
+                    img.seek(index)
+                    img.load()
+                    frames.append(flatten(img))
+                    # Frames left out lengthen the ones kept, so the whole still plays in its time.
+                    durations.append(img.info.get("duration", 100) / 1000 * count / len(picked))
+                return frames, durations
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise BadImageError(f"{path}: refused as a decompression bomb ({exc})") from exc
     except UnidentifiedImageError as exc:
-        raise BadImageError(f"{path}: not an image Pillow can read") from exc
-    except OSError as exc:
+        video = _video_frames(path, max_frames)
+        if video is None:
+            raise BadImageError(f"{path}: not an image Pillow can read") from exc
+        return video
+    except (OSError, EOFError) as exc:
         raise BadImageError(f"{path}: unreadable or truncated image ({exc})") from exc
+
+
+def _spread(count: int, most: int) -> list[int]:
+    """At most `most` frame indexes spread evenly over `count` frames."""
+    if count <= most:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / (most - 1)) for i in range(most)}) if most > 1 else [0]
+
+
+def _video_frames(path: Path, max_frames: int) -> tuple[list[Image.Image], list[float]] | None:
+    """Frames of a video file through OpenCV, when it is installed and can read the file."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        return None
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = fps if 1 <= fps <= 240 else 25.0
+    count = 0
+    while capture.grab():  # count first (the container's count may be wrong), decoding nothing
+        count += 1
+    capture.release()
+    if count == 0:
+        return None
+    picked = set(_spread(count, max_frames))
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    try:
+        for index in range(count):
+            if index in picked:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                frames.append(Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)))
+            elif not capture.grab():
+                break
+    finally:
+        capture.release()
+    if not frames:
+        return None
+    return frames, [count / len(frames) / fps] * len(frames)
 
 
 def flatten(img: Image.Image) -> Image.Image:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import tempfile
@@ -12,11 +13,11 @@ from typing import Any
 
 from escpos.capabilities import get_profile
 
-from optimizer import Art, Renderer
+from optimizer import Animation, Art, Renderer
 from optimizer.glyphs import GlyphAtlas
 
 from .config import Config
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 from .receipt import PaperSettings
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,14 @@ def renderer_for(config: Config, **overrides: object) -> Renderer:
     """A renderer with the config's art settings; `overrides` are optimiser settings (CLI flags)."""
     settings = config.art.settings(profile_columns(config.printer.profile))
     return Renderer(settings.replace(**overrides) if overrides else settings)
+
+
+def paper_renderer(config: Config, **overrides: object) -> Renderer:
+    """A renderer for what goes on paper: dark mode would print the photo's negative."""
+    renderer = renderer_for(config, **overrides)
+    if renderer.settings.dark:
+        raise UsageError("dark mode is for screens: on paper the art would print as a negative (art.dark, --dark)")
+    return renderer
 
 
 def paper_for(config: Config) -> PaperSettings:
@@ -83,9 +92,20 @@ class ArtFiles:
     def modes(self) -> Path | None:
         return None if self.text is None else self.text.with_suffix(".modes")
 
-    def write(self, art: Art, atlas: GlyphAtlas) -> None:
-        """Every requested file, each atomically; the `.modes` sidecar only when modes are used."""
+    @property
+    def timing(self) -> Path | None:
+        return None if self.text is None else self.text.with_suffix(".anim.json")
+
+    def write(self, work: Art | Animation, atlas: GlyphAtlas, dark: bool = False) -> None:
+        """Every requested file, each atomically; the `.modes` sidecar only when modes are used, the
+        `.anim.json` one (frame rows and durations, for `printd play`) only for animations."""
+        art = work.strip() if isinstance(work, Animation) else work
         contents: dict[Path, bytes] = {}
+        if self.timing is not None:
+            if isinstance(work, Animation) and len(work.frames) > 1:
+                contents[self.timing] = json.dumps({**work.timing(), "dark": dark}).encode()
+            else:
+                self.timing.unlink(missing_ok=True)
         if self.text is not None:
             contents[self.text] = art.cp437()
         if self.utf8 is not None:
@@ -94,7 +114,7 @@ class ArtFiles:
             contents[self.ansi] = art.ansi().encode("utf-8")
         if self.preview is not None:
             buffer = io.BytesIO()
-            art.preview(atlas).save(buffer, format="PNG")
+            art.preview(atlas, dark).save(buffer, format="PNG")
             contents[self.preview] = buffer.getvalue()
         if self.modes is not None:
             if art.uses_modes:

@@ -13,15 +13,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from optimizer import BadImageError, FontError, load_image
-from optimizer.settings import MAX_GRID, PRESETS
+from optimizer import Animation, Art, BadImageError, FontError, load_image
+from optimizer.glyphs import MODES
+from optimizer.settings import CHOICES, MAX_GRID, PRESETS
 
 from . import __version__
-from .artwork import ArtFiles, atomic_write, paper_for, renderer_for
+from .artwork import ArtFiles, atomic_write, paper_for, paper_renderer, renderer_for
 from .config import Config, load_config
 from .daemon import Daemon, log_formatter, status_report
 from .doctor import diagnose, diagnose_camera
-from .errors import PrintdError
+from .errors import PrintdError, UsageError
 from .progress import ProgressBar
 from .receipt import encode_job, receipt_bytes
 from .sources.button import request_snap
@@ -59,6 +60,16 @@ def build_parser() -> Parser:
     art.add_argument("--rows", type=grid_size, help="text rows (default: the photo's proportions)")
     art.add_argument("--preset", choices=sorted(PRESETS), help="glyph set and optimiser preset")
     art.add_argument("--seed", type=int, help="random seed (same seed, same art)")
+    art.add_argument("--color-map", choices=CHOICES["color_map"], help="colour → grey: luma, or learned from the photo")
+    art.add_argument("--contrast", choices=CHOICES["contrast"], help="tone curves fitted to the photo")
+    art.add_argument(
+        "--align",
+        nargs="?",
+        const="warp",
+        choices=CHOICES["align"],
+        help="move the photo so edges fall on cell boundaries (shift, or warp: shift and a smooth warp)",
+    )
+    art.add_argument("--dark", action="store_true", default=None, help="light glyphs on a dark screen (render only)")
 
     parser = Parser(prog="printd", description="Photos → CP437 text art on an Epson receipt printer.")
     parser.add_argument("--version", action="version", version=f"printd {__version__}")
@@ -71,6 +82,11 @@ def build_parser() -> Parser:
     p.add_argument("--ansi", type=Path, help="UTF-8 text with terminal escapes for the print modes")
     p.add_argument("--preview", type=Path, help="PNG of the exact print")
     p.set_defaults(handler=cmd_render)
+
+    p = sub.add_parser("play", parents=[common], help="play rendered frames in the terminal")
+    p.add_argument("art", type=Path, help="ART.txt written by `printd render` (with its .anim.json)")
+    p.add_argument("--loops", type=grid_size, default=1, help="times to play it")
+    p.set_defaults(handler=cmd_play)
 
     p = sub.add_parser("glyphs", parents=[common], help="export the glyph atlas in use")
     p.add_argument("--sheet", type=Path, required=True, help="PNG: 16×16 cells per print mode")
@@ -107,7 +123,7 @@ def art_overrides(args: argparse.Namespace, config: Config) -> tuple[Config, dic
     if getattr(args, "preset", None):
         config = config.replace(art=dataclasses.replace(config.art, preset=args.preset))
     overrides: dict[str, object] = {}
-    for flag in ("columns", "rows", "seed"):
+    for flag in ("columns", "rows", "seed", "color_map", "contrast", "align", "dark"):
         if getattr(args, flag, None) is not None:
             overrides[flag] = getattr(args, flag)
     return config, overrides
@@ -118,15 +134,44 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
     renderer = renderer_for(config, **overrides)
     bar = ProgressBar(f"rendering {args.image.name}")
     try:
-        art = renderer.render_file(args.image, progress=bar)
+        work = renderer.render_path(args.image, progress=bar)
     finally:
         bar.close()
     for out in (args.output, args.utf8, args.ansi, args.preview):
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
-    ArtFiles(text=args.output, utf8=args.utf8, preview=args.preview, ansi=args.ansi).write(art, renderer.atlas)
-    log.info("%s: %d×%d art written to %s", args.image, art.columns, art.rows, args.output)
+    files = ArtFiles(text=args.output, utf8=args.utf8, preview=args.preview, ansi=args.ansi)
+    files.write(work, renderer.atlas, renderer.settings.dark)
+    frames = f"{len(work.frames)} frames of " if len(work.frames) > 1 else ""
+    art = work.frames[0]
+    log.info("%s: %s%d×%d art written to %s", args.image, frames, art.columns, art.rows, args.output)
+    if work.flicker is not None:
+        log.info("glyphs changed in %.1f%% of the cells where the picture stood still", 100 * work.flicker)
     return 0
+
+
+def cmd_play(args: argparse.Namespace, config: Config) -> int:
+    """Rendered frames in the terminal at their own pace, paper-coloured unless made dark."""
+    try:
+        strip = Art.from_text(args.art.read_bytes(), modes=_read_if(args.art.with_suffix(".modes")), mode_names=MODES)
+    except ValueError as exc:
+        raise UsageError(f"{args.art}: not printd art ({exc})") from exc
+    timing_file = args.art.with_suffix(".anim.json")
+    timing = json.loads(timing_file.read_text()) if timing_file.exists() else None
+    work = Animation.from_strip(strip, timing) if timing else Animation([strip], [1.0])
+    base = "" if timing and timing.get("dark") else "30;107"  # paper: black glyphs on white
+    out = sys.stdout
+    for _ in range(args.loops):
+        for frame, duration in zip(work.frames, work.durations, strict=True):
+            started = time.monotonic()
+            out.write("\x1b[H\x1b[2J" + frame.ansi(base))  # home and clear, then the frame
+            out.flush()
+            time.sleep(max(0.0, duration - (time.monotonic() - started)))
+    return 0
+
+
+def _read_if(path: Path) -> bytes | None:
+    return path.read_bytes() if path.exists() else None
 
 
 def cmd_glyphs(args: argparse.Namespace, config: Config) -> int:
@@ -149,8 +194,8 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
         return send_through_daemon(args, spool)
     config, overrides = art_overrides(args, config)
     printer = printer_for(config, args.printer)
-    renderer = renderer_for(config, **overrides)
-    arts = [renderer.render_file(image) for image in args.images]  # all inputs checked before printing
+    renderer = paper_renderer(config, **overrides)
+    arts = [renderer.render_path(image).strip() for image in args.images]  # all checked before printing
     for image, art in zip(args.images, arts, strict=True):
         job = receipt_bytes(art, paper_for(config), renderer.atlas.cell_height)
         printer.print_job(job, copies=args.copies)

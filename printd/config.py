@@ -15,7 +15,7 @@ import yaml
 
 from optimizer import FontSpec, Settings, preset
 from optimizer.glyphs import MODES
-from optimizer.settings import PRESETS
+from optimizer.settings import CHOICES, PRESETS
 
 from .errors import ConfigError
 
@@ -62,6 +62,12 @@ class ArtConfig:
     modes: tuple[str, ...] | None = None  # None: the preset's
     no_blocks: bool | None = None  # None: the preset's
     banned: str = ""
+    color_map: str = "luma"  # luma, or learned: colours of equal luminance printed as different tones
+    contrast: str = "none"  # none, global or local tone curves fitted to the photo
+    align: str = "none"  # none, shift, or warp: move the photo so its edges fall on cell boundaries
+    dark: bool = False  # light glyphs on dark screens (render only: on paper it would print the negative)
+    steadiness: float = 0.02  # animations: what changing a glyph where the picture stood still costs
+    max_frames: int = 60  # animations: frames kept, spread over the whole clip
     seed: int = 0
     device: str = "auto"
 
@@ -73,6 +79,12 @@ class ArtConfig:
             "max_rows": self.max_rows,
             "seed": self.seed,
             "device": self.device,
+            "dark": self.dark,
+            "color_map": self.color_map,
+            "contrast": self.contrast,
+            "align": self.align,
+            "steadiness": self.steadiness,
+            "max_frames": self.max_frames,
             "font": FontSpec(self.font, self.font_size, self.font_offset_x, self.font_offset_y),
         }
         if self.banned:
@@ -208,6 +220,9 @@ def _check(config: Config, path: Path) -> None:
         problems.append(("art.columns", f"must be 1–1000, not {art.columns}"))
     if art.modes is not None and (not art.modes or set(art.modes) - set(MODES)):
         problems.append(("art.modes", f"must list some of {', '.join(MODES)}"))
+    for name, choices in CHOICES.items():
+        if getattr(art, name) not in choices:
+            problems.append((f"art.{name}", f"must be one of {', '.join(choices)}, not {getattr(art, name)!r}"))
     if art.font is not None and not art.font.is_file():
         problems.append(("art.font", f"no such font file: {art.font}"))
     if config.printer.cut not in ("full", "partial", "none"):

@@ -22,9 +22,9 @@ from typing import Any, ClassVar, Protocol
 
 from escpos.constants import CD_KICK_2
 
-from optimizer import BadImageError
+from optimizer import BadImageError, Renderer
 
-from .artwork import ArtFiles, atomic_write, paper_for, profile_feature, renderer_for
+from .artwork import ArtFiles, atomic_write, paper_for, paper_renderer, profile_feature
 from .booth import Booth
 from .config import Config
 from .errors import PrinterError, PrinterTimeout, UsageError
@@ -81,10 +81,11 @@ class Daemon:
         self.booth: Booth | None = None
         self.parts: list[Closable] = []  # inbox, triggers, light: closed at stop
         self.workers: list[threading.Thread] = []
+        self.renderer: Renderer
 
     # --- the workers ----------------------------------------------------------------------
     def render_loop(self) -> None:
-        renderer = renderer_for(self.config)  # warm: atlas, glyph set and device chosen once
+        renderer = self.renderer
         while not self.stopping.is_set():
             job = self.spool.claim_next()
             if job is None:
@@ -92,7 +93,7 @@ class Daemon:
                 self.wake.clear()
                 continue
             try:
-                art = renderer.render_file(job.original)
+                art = renderer.render_path(job.original).strip()  # an animation prints as a flip-book
             except Exception as exc:  # never die on one job's input
                 if isinstance(exc, BadImageError):
                     reason = str(exc).replace(str(job.original), job.record.name)
@@ -271,6 +272,7 @@ class Daemon:
                 job.id,
                 " (may print twice)" if job.record.possible_duplicate else "",
             )
+        self.renderer = paper_renderer(self.config)  # atlas, glyph set and device chosen once
         self._start_booth()
         self._optional("snap socket", lambda: SnapServer(self.spool.root, self.booth_press))
         inbox = Inbox(self.config.inbox.path, self.spool, self.config.inbox.settle, on_job=self.wake)

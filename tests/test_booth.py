@@ -21,7 +21,8 @@ from PIL import Image
 
 from printd.booth import Booth, BoothState
 from printd.config import CameraConfig, load_config
-from printd.daemon import Daemon
+from printd.daemon import BUZZER_PULSE, Daemon
+from printd.receipt import INIT
 from printd.sources.button import EV_KEY, INPUT_EVENT, FeedbackLed, KeyTrigger
 from printd.sources.camera import Camera, CameraError
 from printd.spool import JobState, Spool
@@ -222,7 +223,7 @@ def test_presses_while_paper_is_out_are_refused(
 
 
 def test_snap_against_a_running_daemon(tmp_path: Path, printer: NetworkPrinter, video: Path) -> None:
-    config = booth_config(tmp_path, printer.uri, str(video))
+    config = booth_config(tmp_path, printer.uri, str(video), extra=", beep: true")
     snap = [sys.executable, "-m", "printd", "snap", "--config", str(config)]
     missing = subprocess.run(snap, capture_output=True, text=True)
     assert missing.returncode == 1 and "no printd daemon is running" in missing.stderr
@@ -237,6 +238,7 @@ def test_snap_against_a_running_daemon(tmp_path: Path, printer: NetworkPrinter, 
         (job,) = Spool(tmp_path / "spool").jobs(JobState.DONE)
         assert job.record.source == "camera" and job.original.is_file()
         assert len(printer.model.jobs(expect=1)) == 1
+        assert bytes(printer.model.received).index(BUZZER_PULSE) < bytes(printer.model.received).index(INIT)
     finally:
         daemon.terminate()
         _, err = daemon.communicate(timeout=30)
