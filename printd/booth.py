@@ -144,7 +144,9 @@ class Booth:
         self.error_until = time.monotonic() + ERROR_SIGNAL
         self._show()
         if self.led:  # back to the steady pattern once the error signal has run
-            threading.Timer(ERROR_SIGNAL + 0.05, self.printer_changed).start()
+            timer = threading.Timer(ERROR_SIGNAL + 0.05, self.printer_changed)
+            timer.daemon = True  # never hold up a stopping daemon
+            timer.start()
 
     def _show(self) -> None:
         if self.led is None:
