@@ -27,7 +27,7 @@ from optimizer import BadImageError, Renderer
 from .artwork import ArtFiles, atomic_write, paper_for, paper_renderer, profile_feature
 from .booth import Booth
 from .config import Config
-from .errors import PrinterError, PrinterTimeout, UsageError
+from .errors import PrinterError, UsageError
 from .receipt import receipt_bytes
 from .sources.button import FeedbackLed, GpioButton, KeyTrigger, SnapServer, TriggerUnavailable
 from .sources.camera import Camera, CameraError
@@ -158,14 +158,13 @@ class Daemon:
         """Ask the printer how it is while the booth needs to know, or while it has a problem: a booth
         refuses presses it cannot print, and a waiting job goes as soon as the paper is back."""
         interval = self.config.printer.status_interval
+        # A file or device node says nothing of itself: there, printing is the only test. The loop
+        # still runs, as the watchdog counts every worker alive.
+        asking = self.printer.address.can_answer
         while True:
-            if (self.booth is not None or self.problem) and self.printer_lock.acquire(blocking=False):
+            if asking and (self.booth is not None or self.problem) and self.printer_lock.acquire(blocking=False):
                 try:  # when the lock is taken a job is printing, and it reports the state itself
-                    status = self.printer.status()
-                    if not status.answered:
-                        raise PrinterTimeout(f"{self.printer.uri}: printer did not answer")
-                    status.raise_unless_ready(self.printer.uri)
-                    self._printer_ok(status.describe())
+                    self._printer_ok(self.printer.ready().describe())
                 except PrinterError as exc:
                     self._printer_failed(exc)
                 finally:

@@ -265,18 +265,23 @@ class Printer:
         finally:
             conn.close()
 
-    def print_job(self, job: bytes, copies: int = 1) -> PrinterStatus:
-        """Check the printer is ready, then send the job `copies` times.
+    def _require_ready(self, status: PrinterStatus) -> PrinterStatus:
+        """Where the transport can answer, silence is a PrinterTimeout and a problem is its error."""
+        if self.address.can_answer:
+            if not status.answered:
+                raise PrinterTimeout(f"{self.uri}: printer did not answer within {self.timeout:g} s")
+            status.raise_unless_ready(self.uri)
+        return status
 
-        Where the transport can answer, silence is a PrinterTimeout, not success.
-        """
+    def ready(self) -> PrinterStatus:
+        """The printer's status, raising its problem if it has one."""
+        return self._require_ready(self.status())
+
+    def print_job(self, job: bytes, copies: int = 1) -> PrinterStatus:
+        """Check the printer is ready, then send the job `copies` times."""
         conn = self.connect()
         try:
-            status = conn.status()
-            if self.address.can_answer:
-                if not status.answered:
-                    raise PrinterTimeout(f"{self.uri}: printer did not answer within {self.timeout:g} s")
-                status.raise_unless_ready(self.uri)
+            status = self._require_ready(conn.status())
             for _ in range(copies):
                 conn.write(job)
             return status

@@ -245,3 +245,19 @@ def test_snap_against_a_running_daemon(tmp_path: Path, printer: NetworkPrinter, 
     assert daemon.returncode == 0
     # No GPIO on this machine: the booth runs without its button and LED, and says so once each.
     assert err.decode().count("runs without its button") == 1
+
+
+def test_booth_works_with_a_printer_that_cannot_answer(tmp_path: Path, video: Path) -> None:
+    """A file:// printer has no status: silence there is not a problem, and presses are taken."""
+    out = tmp_path / "printed.bin"
+    daemon = Daemon(load_config(booth_config(tmp_path, f"file://{out}", str(video))), pin_factory=MockFactory())
+    daemon.start()
+    try:
+        time.sleep(0.6)  # three status intervals
+        assert daemon.problem is None
+        assert daemon.booth_press("test").startswith("ok")
+        wait_for(lambda: count(daemon.spool.root, JobState.DONE) == 1, 30)
+        assert out.read_bytes().startswith(INIT)
+    finally:
+        daemon.stopping.set()
+        daemon.stop()
