@@ -186,6 +186,8 @@ class Daemon:
         self._set_printer_state(str(exc))
 
     def _set_printer_state(self, state: str) -> None:
+        if state == self.printer_state:
+            return  # the monitor asks every few seconds: the serve loop refreshes status.json anyway
         self.printer_state = state
         if self.booth is not None:
             self.booth.printer_changed()
