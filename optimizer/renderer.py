@@ -11,11 +11,11 @@ from PIL import Image
 
 from .align import Alignment, fit_alignment
 from .art import Animation, Art
-from .glyphs import ASCII, BLOCK_CODES, MODES, PRINTABLE, load_atlas
+from .glyphs import ASCII, BLOCK_CODES, PRINTABLE, load_atlas
 from .metric import reference_tone
 from .search import Problem, Progress, optimise
 from .settings import Settings
-from .target import fit_to_canvas, load_frames, load_image, rows_for, to_grey
+from .target import fit_to_canvas, load_frames, rows_for, to_grey
 from .tone import adapt_contrast, learned_grey
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,6 @@ class Renderer:
         self.ink = torch.from_numpy(ink).to(self.device, torch.float32)
         self.blank = self.ink.sum(dim=(1, 2)) == 0
         self.cost = torch.from_numpy(self.blocky).to(self.device, torch.float32) * settings.block_cost
-        self._index = np.zeros((len(MODES), 256), np.int64)
-        self._index[self.modes, self.codes] = np.arange(len(self.codes))
         log.debug("renderer on %s with %d distinct cells", self.device, len(self.codes))
 
     def grid_for(self, img: Image.Image) -> tuple[int, int]:
@@ -109,17 +107,24 @@ class Renderer:
         ink = self.ink[~self.blocky] if (~self.blocky).any() else self.ink  # edges drawn by characters
         return fit_alignment(target, ink, self.settings.row_gap, warp=self.settings.align == "warp")
 
-    def solve(self, target: torch.Tensor, progress: Progress | None = None, **keep: torch.Tensor) -> Art:
+    def choose(self, target: torch.Tensor, progress: Progress | None = None, **keep: torch.Tensor) -> torch.Tensor:
+        """(R, C) indexes into the candidate cells; `keep`: the animation terms of `Problem`."""
         problem = Problem(
             target=target, ink=self.ink, blank=self.blank, cost=self.cost, row_gap=self.settings.row_gap, **keep
         )
-        choice = optimise(problem, self.settings, progress).cpu().numpy()
+        return optimise(problem, self.settings, progress)
+
+    def art(self, choice: torch.Tensor) -> Art:
+        index = choice.cpu().numpy()
         return Art(
-            codes=self.codes[choice].astype(np.uint8),
+            codes=self.codes[index].astype(np.uint8),
             row_gap=self.settings.row_gap,
-            modes=self.modes[choice].astype(np.uint8),
+            modes=self.modes[index].astype(np.uint8),
             mode_names=self.settings.modes,
         )
+
+    def solve(self, target: torch.Tensor, progress: Progress | None = None) -> Art:
+        return self.art(self.choose(target, progress))
 
     def render(self, img: Image.Image, progress: Progress | None = None) -> Art:
         target = self.target(img)
@@ -127,8 +132,12 @@ class Renderer:
             target = self.align(target).apply(target)
         return self.solve(target, progress)
 
-    def render_file(self, path: Path, progress: Progress | None = None) -> Art:
-        return self.render(load_image(path), progress)
+    def still_cells(self, target: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """(R, C) bool: cells whose target did not change between two frames."""
+        pitch, width = self.atlas.cell_height + self.settings.row_gap, self.atlas.cell_width
+        height, total_width = target.shape
+        cells = (target - previous).abs().reshape(height // pitch, pitch, total_width // width, width)
+        return cells.amax(dim=(1, 3)) < STILL
 
     def render_frames(
         self, frames: list[Image.Image], durations: list[float], progress: Progress | None = None
@@ -138,7 +147,6 @@ class Renderer:
         is fitted on the first frame and kept for all."""
         grid = self.grid_for(frames[0])
         rows, cols = grid
-        pitch, width = self.atlas.cell_height + self.settings.row_gap, self.atlas.cell_width
         # The most a cell can add to the objective, times steadiness: the price of leaving a glyph.
         price = self.settings.steadiness * sum(w for _, w in self.settings.blur_weights) / (rows * cols)
         alignment = None
@@ -150,27 +158,18 @@ class Renderer:
             if self.settings.align != "none":
                 alignment = alignment or self.align(target)
                 target = alignment.apply(target)
-            keep: dict[str, torch.Tensor] = {}
-            if previous is not None:
-                moved = (target - previous[0]).abs().reshape(rows, pitch, cols, width).amax(dim=(1, 3))
-                is_still = moved < STILL
-                keep = {"keep": previous[1], "keep_cost": is_still.float() * price}
-            art = self.solve(target, None, **keep)
-            choice = self.choice_of(art)
-            if keep:
-                changed += int(((choice != keep["keep"]) & is_still).sum())
+            if previous is None:
+                choice = self.choose(target)
+            else:
+                is_still = self.still_cells(target, previous[0])
+                choice = self.choose(target, keep=previous[1], keep_cost=is_still.float() * price)
+                changed += int(((choice != previous[1]) & is_still).sum())
                 still += int(is_still.sum())
-            arts.append(art)
+            arts.append(self.art(choice))
             previous = (target, choice)
             if progress:
                 progress(index + 1, len(frames))
         return Animation(arts, durations, changed / still if still else None)
-
-    def choice_of(self, art: Art) -> torch.Tensor:
-        """The candidate index of each cell of an Art this renderer made."""
-        modes = art.modes if art.modes is not None else np.zeros_like(art.codes)
-        index = self._index[modes.astype(np.int64), art.codes.astype(np.int64)]
-        return torch.from_numpy(index).to(self.device)
 
     def render_path(self, path: Path, progress: Progress | None = None) -> Animation:
         """A still image is an animation of one frame."""
