@@ -1,5 +1,5 @@
 """The artistic controls against plain settings on scikit-image's photos (42 columns): σ=4 / σ=2
-ratios to the Floyd–Steinberg floor, measured against the plain photo (what DESIGN.md §3 scores)
+ratios to the Floyd–Steinberg floor, measured against the plain photo (what docs/architecture.md §3 scores)
 and against the control's own target (what the art was asked to show), and the time each costs
 as a ratio to the plain render in this process. Then animation flicker with and without the
 temporal term, and the before/after pictures for the README (`--docs docs/`).

@@ -1,4 +1,4 @@
-"""Quality per CPU-second on scikit-image's photos (DESIGN.md §3): σ=4 and σ=2 scores as ratios to
+"""Quality per CPU-second on scikit-image's photos (docs/architecture.md §3): σ=4 and σ=2 scores as ratios to
 the Floyd–Steinberg floor, render time, distinct glyphs and the share of block cells, per method.
 
     python benchmarks/quality.py [--gradscii-steps 10000] [--previews DIR]

@@ -17,8 +17,10 @@ CODES = 256
 # 0x00–0x1F and 0x7F are printer controls: sending them as text would change the printer's state.
 PRINTABLE = np.array([0x20 <= c <= 0x7E or c >= 0x80 for c in range(CODES)])
 ASCII = np.array([0x20 <= c <= 0x7E for c in range(CODES)])
-# ░▒▓█▄▌▐▀■: the shade and block glyphs that turn art into a mosaic when overused.
-BLOCK_CODES = (0xB0, 0xB1, 0xB2, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF, 0xFE)
+# ░▒▓: the shades, CP437's own halftone, even at any distance; █▄▌▐▀■: solid blocks, a mosaic.
+SHADE_CODES = (0xB0, 0xB1, 0xB2)
+SOLID_CODES = (0xDB, 0xDC, 0xDD, 0xDE, 0xDF, 0xFE)
+BLOCK_CODES = SHADE_CODES + SOLID_CODES
 SPACE = 0x20
 
 # Print modes Epson switches between characters within a line. Each mode's bitmap is derived

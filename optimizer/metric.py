@@ -1,9 +1,10 @@
-"""The quality score of DESIGN.md §3: blurred MSE against the photo, as a ratio to a halftone floor."""
+"""The quality score of docs/architecture.md §3: blurred MSE against the photo, as a ratio to a halftone floor."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -68,20 +69,58 @@ def floyd_steinberg(target: np.ndarray, inkable_rows: np.ndarray) -> np.ndarray:
     return out
 
 
+SIGMAS = (1.0, 2.0, 4.0, 8.0)  # the tone scores: from reading distance to across the room
+SSIM_BLUR = 2.0  # structure is compared between prints seen at this blur
+SSIM_WINDOW = 1.5  # SSIM's Gaussian window
+SSIM_C1, SSIM_C2 = 0.01**2, 0.03**2  # SSIM's stabilisers for a data range of 1
+
+
+def ssim(a: np.ndarray, b: np.ndarray, window: float = SSIM_WINDOW) -> float:
+    """Mean SSIM of two (H, W) images in [0, 1] with a Gaussian window (Wang et al. 2004)."""
+    x = torch.from_numpy(np.asarray(a, np.float64))
+    y = torch.from_numpy(np.asarray(b, np.float64))
+    stack = torch.stack([x, y, x * x, y * y, x * y])  # (5, H, W)
+    padded = F.pad(stack[None], (8, 8, 8, 8), mode="reflect")[0]  # windows at the edge see the image
+    mx, my, xx, yy, xy = blur(padded, window)[:, 8:-8, 8:-8]
+    vx, vy, cov = xx - mx * mx, yy - my * my, xy - mx * my
+    index = ((2 * mx * my + SSIM_C1) * (2 * cov + SSIM_C2)) / ((mx * mx + my * my + SSIM_C1) * (vx + vy + SSIM_C2))
+    return float(index.mean())
+
+
+def structure(paper: np.ndarray, ref: np.ndarray) -> float:
+    """SSIM between print and mapped photo, both blurred at σ=2: shapes, edges and contrast."""
+    as_tensor = torch.from_numpy(np.stack([paper, ref]).astype(np.float64))
+    blurred = blur(as_tensor, SSIM_BLUR).numpy()
+    return ssim(blurred[0], blurred[1])
+
+
 @dataclass(frozen=True)
 class Score:
-    far: float  # σ=4 blurred MSE
-    near: float  # σ=2 blurred MSE
-    floor_far: float
-    floor_near: float
+    """A print against its photo: blurred MSE at each of SIGMAS and structure, with the floor's."""
+
+    mse: dict[float, float]
+    floor_mse: dict[float, float]
+    ssim: float
+    floor_ssim: float
+
+    def ratio(self, sigma: float) -> float:
+        return self.mse[sigma] / self.floor_mse[sigma]
+
+    @property
+    def far(self) -> float:
+        return self.mse[SIGMA_FAR]
+
+    @property
+    def near(self) -> float:
+        return self.mse[SIGMA_NEAR]
 
     @property
     def ratio_far(self) -> float:
-        return self.far / self.floor_far
+        return self.ratio(SIGMA_FAR)
 
     @property
     def ratio_near(self) -> float:
-        return self.near / self.floor_near
+        return self.ratio(SIGMA_NEAR)
 
 
 def reference_tone(grey: np.ndarray, cell_height: int, row_gap: int) -> np.ndarray:
@@ -89,13 +128,58 @@ def reference_tone(grey: np.ndarray, cell_height: int, row_gap: int) -> np.ndarr
     return printable_tone(grey, darkest_printable(cell_height, row_gap))
 
 
+@lru_cache(maxsize=64)
+def _floor(ref_bytes: bytes, shape: tuple[int, int], cell_height: int, row_gap: int) -> np.ndarray:
+    ref = np.frombuffer(ref_bytes, np.float64).reshape(shape)
+    return floyd_steinberg(ref, paper_rows(shape[0], cell_height, row_gap))
+
+
+def halftone_floor(ref: np.ndarray, cell_height: int, row_gap: int) -> np.ndarray:
+    """The Floyd–Steinberg halftone of the mapped photo with the same blank gaps (cached: the
+    gallery scores several renders of one photo against it)."""
+    ref = np.ascontiguousarray(ref, np.float64)
+    return _floor(ref.tobytes(), ref.shape, cell_height, row_gap)
+
+
 def score(paper: np.ndarray, grey: np.ndarray, cell_height: int, row_gap: int) -> Score:
     """Score a print (paper 1, ink 0) against the canvas-sized grey photo, with its floor."""
     ref = reference_tone(grey, cell_height, row_gap)
-    halftone = floyd_steinberg(ref, paper_rows(ref.shape[0], cell_height, row_gap))
+    halftone = halftone_floor(ref, cell_height, row_gap)
     return Score(
-        far=blurred_mse(paper, ref, SIGMA_FAR),
-        near=blurred_mse(paper, ref, SIGMA_NEAR),
-        floor_far=blurred_mse(halftone, ref, SIGMA_FAR),
-        floor_near=blurred_mse(halftone, ref, SIGMA_NEAR),
+        mse={sigma: blurred_mse(paper, ref, sigma) for sigma in SIGMAS},
+        floor_mse={sigma: blurred_mse(halftone, ref, sigma) for sigma in SIGMAS},
+        ssim=structure(paper, ref),
+        floor_ssim=structure(halftone, ref),
     )
+
+
+# Box drawing │┤╡…┌ (0xB3–0xDA): the glyphs of the ╬╠╣║ lattice when they fill mid-tones.
+BOX_CODES = tuple(range(0xB3, 0xDB))
+
+
+def repeat_share(cells: np.ndarray, lag: int) -> float:
+    """Share of cells equal to the cell `lag` columns on but not to their right neighbour."""
+    if cells.shape[1] <= lag:
+        return 0.0
+    same = cells[:, :-lag] == cells[:, lag:]
+    differs = cells[:, : cells.shape[1] - lag] != cells[:, 1 : cells.shape[1] - lag + 1]
+    return float((same & differs).mean())
+
+
+def lag3_excess(cells: np.ndarray) -> float:
+    """The periodic signature of a search that updates every third column together: the lag-3
+    repeat share minus the mean of the lag-2 and lag-4 shares. `cells`: (R, C) ints, one per
+    distinct printed cell (code and mode)."""
+    return repeat_share(cells, 3) - (repeat_share(cells, 2) + repeat_share(cells, 4)) / 2
+
+
+def island_share(mask: np.ndarray, largest: int = 3) -> float:
+    """Share of the True cells that lie in 4-connected islands of at most `largest` cells."""
+    total = int(mask.sum())
+    if total == 0:
+        return 0.0
+    from scipy import ndimage  # only the benchmark and tests measure this
+
+    labels, _ = ndimage.label(mask)
+    sizes = np.bincount(labels.ravel())
+    return float((sizes[labels][mask] <= largest).sum() / total)

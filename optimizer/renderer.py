@@ -11,11 +11,11 @@ from PIL import Image
 
 from .align import Alignment, fit_alignment
 from .art import Animation, Art
-from .glyphs import ASCII, BLOCK_CODES, PRINTABLE, load_atlas
-from .metric import reference_tone
-from .search import Problem, Progress, optimise
+from .framing import fit_to_canvas, framing_box
+from .glyphs import ASCII, BLOCK_CODES, PRINTABLE, SOLID_CODES, load_atlas
+from .search import Problem, Progress, glyph_gram, glyph_texture, optimise
 from .settings import Settings
-from .target import fit_to_canvas, load_frames, rows_for, to_grey
+from .target import darkest_printable, load_frames, printable_tone, rows_for, to_grey
 from .tone import adapt_contrast, learned_grey
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,8 @@ def allowed_codes(settings: Settings) -> np.ndarray:
     """(256,) bool: the codes this configuration may print."""
     allowed = PRINTABLE & (ASCII if settings.charset == "ascii" else True)
     banned = [b for ch in settings.banned for b in ch.encode("cp437", errors="ignore")]
-    if settings.no_blocks:
-        banned += BLOCK_CODES
+    if settings.blocks != "all":
+        banned += BLOCK_CODES if settings.blocks == "none" else SOLID_CODES
     allowed = allowed.copy()
     allowed[banned] = False
     return allowed
@@ -79,29 +79,44 @@ class Renderer:
         self.ink = torch.from_numpy(ink).to(self.device, torch.float32)
         self.blank = self.ink.sum(dim=(1, 2)) == 0
         self.cost = torch.from_numpy(self.blocky).to(self.device, torch.float32) * settings.block_cost
+        reverse = np.array(settings.modes)[self.modes] == "reverse"
+        self.reverse = torch.from_numpy(reverse).to(self.device) if reverse.any() else None
+        pitch = self.atlas.cell_height + settings.row_gap
+        darkest_cell = 1.0 - float(self.ink.mean(dim=(1, 2)).max()) * self.atlas.cell_height / pitch
+        self.darkest = max(darkest_printable(self.atlas.cell_height, settings.row_gap), darkest_cell)
+        self.gram = glyph_gram(self.ink, settings.blur_weights)
+        self.texture = glyph_texture(self.ink, settings.row_gap)
         log.debug("renderer on %s with %d distinct cells", self.device, len(self.codes))
 
+    def frame(self, img: Image.Image) -> Image.Image:
+        """The part of the photo the settings' framing puts on the canvas."""
+        return img.crop(framing_box(img, self.settings.framing).rounded())
+
     def grid_for(self, img: Image.Image) -> tuple[int, int]:
-        """(rows, columns) for this photo under the settings."""
+        """(rows, columns) for this (framed) photo under the settings."""
         s = self.settings
         cell = (self.atlas.cell_width, self.atlas.cell_height)
         rows = s.rows or min(s.max_rows, rows_for(img.size, s.columns, cell, s.row_gap))
         return rows, s.columns
 
     def canvas(self, img: Image.Image, grid: tuple[int, int] | None = None) -> np.ndarray:
-        """The photo fitted to the whole canvas (gaps included) as the grey tones to draw, (H, W) in
+        """The framed photo fitted to the whole canvas (gaps included) as the grey tones to draw, (H, W) in
         [0, 1]: colour mapped, contrast adapted and, for dark mode, inverted, as the settings ask."""
         s = self.settings
         rows, cols = grid or self.grid_for(img)
-        fitted = fit_to_canvas(img, cols * self.atlas.cell_width, rows * (self.atlas.cell_height + s.row_gap))
+        size = (cols * self.atlas.cell_width, rows * (self.atlas.cell_height + s.row_gap))
+        fitted = fit_to_canvas(img, *size, framing=s.framing)
         grey = learned_grey(fitted, seed=s.seed) if s.color_map == "learned" else to_grey(fitted)
         grey = adapt_contrast(grey, s.contrast)
         return 1.0 - grey if s.dark else grey  # dark: the paper's ink shows light on the screen
 
     def target(self, img: Image.Image, grid: tuple[int, int] | None = None) -> torch.Tensor:
-        """The paper tone the search aims at (DESIGN.md §3's mapped photo), before alignment."""
+        """The paper tone the search aims at, before alignment: the photo mapped onto the tones these
+        glyphs can print, black to the darkest cell (docs/architecture.md, "Quality"). With solid
+        cells that is the metric's own mapping; an ASCII-only set (discord) aims at its own range
+        instead of printing a field of @ wherever the photo is darker than its darkest glyph."""
         grey = self.canvas(img, grid)
-        return torch.from_numpy(reference_tone(grey, self.atlas.cell_height, self.settings.row_gap)).to(self.device)
+        return torch.from_numpy(printable_tone(grey, self.darkest)).to(self.device)
 
     def align(self, target: torch.Tensor) -> Alignment:
         ink = self.ink[~self.blocky] if (~self.blocky).any() else self.ink  # edges drawn by characters
@@ -110,7 +125,15 @@ class Renderer:
     def choose(self, target: torch.Tensor, progress: Progress | None = None, **keep: torch.Tensor) -> torch.Tensor:
         """(R, C) indexes into the candidate cells; `keep`: the animation terms of `Problem`."""
         problem = Problem(
-            target=target, ink=self.ink, blank=self.blank, cost=self.cost, row_gap=self.settings.row_gap, **keep
+            target=target,
+            ink=self.ink,
+            blank=self.blank,
+            cost=self.cost,
+            row_gap=self.settings.row_gap,
+            reverse=self.reverse,
+            gram=self.gram,
+            texture=self.texture,
+            **keep,
         )
         return optimise(problem, self.settings, progress)
 
@@ -127,7 +150,7 @@ class Renderer:
         return self.art(self.choose(target, progress))
 
     def render(self, img: Image.Image, progress: Progress | None = None) -> Art:
-        target = self.target(img)
+        target = self.target(self.frame(img))
         if self.settings.align != "none":
             target = self.align(target).apply(target)
         return self.solve(target, progress)
@@ -144,7 +167,9 @@ class Renderer:
     ) -> Animation:
         """One Art per frame on one grid. A cell whose pixels did not change since the previous frame
         pays `steadiness` to change glyph, so still parts of the picture do not flicker; alignment
-        is fitted on the first frame and kept for all."""
+        and framing are fitted on the first frame and kept for all."""
+        box = framing_box(frames[0], self.settings.framing).rounded()
+        frames = [frame.crop(box) for frame in frames]
         grid = self.grid_for(frames[0])
         rows, cols = grid
         # The most a cell can add to the objective, times steadiness: the price of leaving a glyph.

@@ -1,8 +1,9 @@
 """Choosing a glyph per cell: tone lookup, gradient descent over soft choices, discrete refinement.
 
-All three minimise the same perceptual objective: the squared error between print and photo after
-Gaussian blurs (what the eye sees from a step back), so neighbouring cells are judged together.
-Plain pixel error would separate cell by cell, and a per-cell lookup would be its exact optimum.
+The objective is the squared error between print and photo after Gaussian blurs (the photo from a
+step back, and its shapes up close), so neighbouring cells are judged together, plus per-cell terms
+that keep each cell true to its own patch, flat areas even and reverse in regions
+(docs/architecture.md §3a says why each is there and what it did to the gallery).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .metric import blur, gaussian_kernel
+from .metric import SSIM_BLUR, blur, gaussian_kernel
 from .render import cell_view, render_hard, render_soft
 from .settings import Settings
 
@@ -25,8 +26,12 @@ Progress = Callable[[int, int], None]  # (units done, units in all)
 
 # Cells whose blurred footprints barely overlap can change together: two rows apart (60 dots)
 # and three columns apart (36 dots) the σ=4 kernel's overlap is below 1e-3 of its peak.
-PHASE_ROWS = 2
-PHASE_COLS = 3
+NEAR_ROWS = 1
+NEAR_COLS = 2
+# Greedy steps per "sweep" of the settings: about as many moves as one pass over every cell.
+NEAR_MOVES = (2 * NEAR_ROWS + 1) * (2 * NEAR_COLS + 1)
+FLAT = 0.002  # blurred variance at which a cell counts as half flat, half busy
+BARRED = 1e3  # the cost of a candidate the cell may not use
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,10 @@ class Problem:
     blank: torch.Tensor  # (K,) bool: glyphs that print nothing (space, NBSP)
     cost: torch.Tensor  # (K,) objective added per cell that uses the glyph, over the cell count
     row_gap: int
+    reverse: torch.Tensor | None = None  # (K,) bool: candidates printed in reverse
+    # What depends on the glyphs alone, computed once by a renderer: glyph_gram, glyph_texture.
+    gram: torch.Tensor | None = None
+    texture: torch.Tensor | None = None
     # Animation: the previous frame's choice (R, C), and what leaving it costs in each cell (R, C).
     keep: torch.Tensor | None = None
     keep_cost: torch.Tensor | None = None
@@ -101,16 +110,24 @@ class Objective:
         """dJ/dpaper of the blur terms."""
         return 2.0 * self.apply_q(paper - target)
 
-    def gram(self, ink: torch.Tensor) -> torch.Tensor:
-        """(K, K): inkₐᵀ Q ink_b, how much two glyphs' blurred inks overlap (position-free)."""
-        m = self.margin
-        isolated = F.pad(ink, (m, m, m, m))  # (K, h+2m, w+2m): room for the whole blur
-        flat_dim = isolated[0].numel()
-        gram = torch.zeros(ink.shape[0], ink.shape[0], dtype=ink.dtype, device=ink.device)
-        for sigma, weight in self.blur_weights:
-            b = (blur(isolated, sigma) if sigma > 0 else isolated).reshape(-1, flat_dim)
-            gram += weight * b @ b.T
-        return gram / (self.shape[0] * self.shape[1])
+    def gram(self, ink: torch.Tensor, cached: torch.Tensor | None = None) -> torch.Tensor:
+        """(K, K): inkₐᵀ Q ink_b, how much two glyphs' blurred inks overlap (position-free);
+        `cached`: glyph_gram(ink, these blur weights), which a renderer computes once."""
+        overlap = glyph_gram(ink, self.blur_weights) if cached is None else cached
+        return overlap / (self.shape[0] * self.shape[1])
+
+
+def glyph_gram(ink: torch.Tensor, blur_weights: tuple[tuple[float, float], ...]) -> torch.Tensor:
+    """(K, K) Σ weight·⟨G_σ inkₐ, G_σ ink_b⟩ of glyphs in isolation: the objective's quadratic part
+    per cell, the same wherever the cell is (so it is computed once per glyph set)."""
+    m = max(math.ceil(4 * sigma) for sigma, _ in blur_weights)
+    isolated = F.pad(ink, (m, m, m, m))  # (K, h+2m, w+2m): room for the whole blur
+    flat_dim = isolated[0].numel()
+    gram = torch.zeros(ink.shape[0], ink.shape[0], dtype=ink.dtype, device=ink.device)
+    for sigma, weight in blur_weights:
+        b = (blur(isolated, sigma) if sigma > 0 else isolated).reshape(-1, flat_dim)
+        gram += weight * b @ b.T
+    return gram
 
 
 def _kernel_power(sigma: float, n: int, full: bool, device: torch.device) -> torch.Tensor:
@@ -191,6 +208,80 @@ def gradient_stage(
     return logits.detach().argmax(dim=-1)
 
 
+def _local_winners(gain: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """(R, C) bool: cells whose gain is the best within NEAR rows and columns (ties broken at random).
+
+    Moving only these keeps every two moving cells at least NEAR_ROWS+1 rows or NEAR_COLS+1
+    columns apart, so they do not interact, and unlike a fixed colouring of the grid into phases
+    it leaves no periodic signature: which cells move together depends on the picture alone.
+    """
+    jitter = torch.rand(gain.shape, generator=generator, device=gain.device) * 1e-12
+    score = torch.where(gain < -1e-12, -gain + jitter, torch.zeros_like(gain))
+    window = (2 * NEAR_ROWS + 1, 2 * NEAR_COLS + 1)
+    best = F.max_pool2d(score[None, None], window, stride=1, padding=(NEAR_ROWS, NEAR_COLS))[0, 0]
+    return (score > 0) & (score == best)
+
+
+def neighbour_count(flag: torch.Tensor) -> torch.Tensor:
+    """(R, C): how many of each cell's 4 neighbours have `flag` set."""
+    padded = F.pad(flag.float()[None, None], (1, 1, 1, 1))[0, 0]
+    return padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
+
+
+def glyph_texture(ink: torch.Tensor, row_gap: int) -> torch.Tensor:
+    """(K,): the variance of each glyph's print seen at σ=2, tiled 3×3 (gap included): the pattern a
+    glyph leaves on a flat area. Fine, even glyphs (·:░) leave little; strokes and lattices much."""
+    _, h, w = ink.shape
+    cell = F.pad(1.0 - ink, (0, 0, 0, row_gap), value=1.0)  # (K, h+gap, w)
+    tiled = cell.repeat(1, 3, 3)
+    seen = blur(tiled, SSIM_BLUR)[:, h + row_gap : 2 * (h + row_gap), w : 2 * w]
+    return seen.var(dim=(1, 2), unbiased=False)
+
+
+def cell_terms(problem: Problem, settings: Settings) -> torch.Tensor:
+    """Per cell and candidate (R, C, K): what the cell costs on its own, apart from the objective.
+
+    - Own tone: (cell's printed tone − the photo's tone over the cell)², so that a cell stands for
+      its own patch instead of neighbours compensating for it (they make blotches and lattices).
+    - Texture where the photo is flat: a glyph's own pattern (glyph_texture), weighed by how flat
+      the photo is in the cell, so flat areas get even glyphs and strokes go where the photo has
+      structure. This is the part of SSIM a squared error misses: on a flat patch any pattern costs
+      nearly all of SSIM, whatever its energy.
+    - Reverse only where the photo, seen over about three cells, is dark, so reverse comes in
+      regions and not in islands.
+    """
+    rows, cols = problem.grid
+    _, h, w = problem.ink.shape
+    pitch = h + problem.row_gap
+    cells = problem.target.reshape(rows, pitch, cols, w)
+    cell_tone = cells.mean(dim=(1, 3))  # (R, C)
+    paper = 1.0 - problem.ink.mean(dim=(1, 2)) * h / pitch  # (K,)
+    terms = settings.tone_weight * (paper - cell_tone[..., None]).square()
+    if settings.texture_weight:
+        seen = blur(problem.target - 1.0, SSIM_BLUR).reshape(rows, pitch, cols, w)
+        flat = FLAT / (FLAT + seen.var(dim=(1, 3), unbiased=False))  # (R, C): 1 flat, 0 busy
+        texture = glyph_texture(problem.ink, problem.row_gap) if problem.texture is None else problem.texture
+        terms = terms + settings.texture_weight * flat[..., None] * texture
+    if problem.reverse is not None and settings.reverse_below < 1.0:
+        region = blur(cell_tone[None], 1.0)[0] / blur(torch.ones_like(cell_tone)[None], 1.0)[0]
+        barred = region > settings.reverse_below
+        terms = terms + (barred[..., None] & problem.reverse) * BARRED
+    return terms / (rows * cols)
+
+
+def energy(problem: Problem, objective: Objective, settings: Settings, choice: torch.Tensor) -> float:
+    """What refine minimises, whole: the objective, the cell terms and reverse coherence."""
+    rows, cols = problem.grid
+    paper = render_hard(choice, problem.ink, problem.row_gap)
+    own = cell_terms(problem, settings) + problem.cost / (rows * cols)
+    total = objective(paper, problem.target) + own.gather(-1, choice[..., None]).sum()
+    if problem.reverse is not None:
+        flag = problem.reverse[choice].float()
+        edges = (flag[1:] != flag[:-1]).sum() + (flag[:, 1:] != flag[:, :-1]).sum()
+        total = total + settings.reverse_coherence / (rows * cols) * edges
+    return float(total)
+
+
 def refine(
     problem: Problem,
     objective: Objective,
@@ -198,56 +289,51 @@ def refine(
     settings: Settings,
     progress: Progress | None = None,
 ) -> torch.Tensor:
-    """Discrete coordinate search, as direct binary search halftoning does with dots.
+    """Discrete greedy search, as direct binary search halftoning does with dots.
 
     Each cell's exact best glyph given its neighbours comes from a second-order expansion of the
-    objective (exact: it is quadratic in the print); cells far enough apart change together.
+    objective (exact: it is quadratic in the print); the cells whose gain is the best in their
+    neighbourhood move together, until no cell gains.
     """
     rows, cols = problem.grid
     k, h, w = problem.ink.shape
     flat_ink = problem.ink.reshape(k, h * w)
-    gram = objective.gram(problem.ink)
+    gram = objective.gram(problem.ink, problem.gram)
     self_term = gram.diagonal()
     cell_cost = problem.cost / (rows * cols)
-    r_idx = torch.arange(rows, device=choice.device)[:, None]
-    c_idx = torch.arange(cols, device=choice.device)[None, :]
-    phases = [
-        ((r_idx % PHASE_ROWS == pr) & (c_idx % PHASE_COLS == pc))
-        for pr in range(PHASE_ROWS)
-        for pc in range(PHASE_COLS)
-    ]
+    own = cell_terms(problem, settings) + cell_cost
+    coherence = settings.reverse_coherence / (rows * cols)
     candidates = torch.arange(k, device=choice.device)
+    generator = torch.Generator(device=choice.device).manual_seed(settings.seed)
     choice = choice.clone()
-    for sweep in range(settings.sweeps):
-        changed = 0
-        for phase in phases:
-            paper = render_hard(choice, problem.ink, problem.row_gap)
-            grad = objective.gradient(paper, problem.target)
-            grad = cell_view(grad, h, w, problem.row_gap).reshape(rows, cols, h * w)
-            # Adding ink lowers the paper tone, hence the sign: Δ = −⟨g, ink_b − ink_a⟩ + quadratic.
-            linear = -grad @ flat_ink.T  # (R, C, K)
-            current = choice[..., None]
-            delta = (
-                linear
-                - linear.gather(-1, current)
-                + self_term
-                - 2 * gram[choice]
-                + self_term[choice][..., None]
-                + cell_cost
-                - cell_cost[choice][..., None]
-            )
-            if problem.keep is not None and problem.keep_cost is not None:
-                leave = problem.keep_cost[..., None] * (candidates != problem.keep[..., None])
-                delta = delta + leave - leave.gather(-1, current)
-            gain, best = delta.min(dim=-1)
-            move = phase & (gain < -1e-12) & (best != choice)
-            choice = torch.where(move, best, choice)
-            changed += int(move.sum())
-        if progress:
-            progress(settings.steps + sweep + 1, settings.steps + settings.sweeps)
-        log.debug("sweep %d: %d cells changed", sweep, changed)
-        if changed == 0:
+    most = settings.sweeps * NEAR_MOVES
+    for step in range(most):
+        paper = render_hard(choice, problem.ink, problem.row_gap)
+        grad = objective.gradient(paper, problem.target)
+        grad = cell_view(grad, h, w, problem.row_gap).reshape(rows, cols, h * w)
+        # Adding ink lowers the paper tone, hence the sign: Δ = −⟨g, ink_b − ink_a⟩ + quadratic.
+        linear = -grad @ flat_ink.T  # (R, C, K)
+        current = choice[..., None]
+        delta = linear - linear.gather(-1, current) + self_term - 2 * gram[choice] + self_term[choice][..., None]
+        delta = delta + own - own.gather(-1, current)
+        if problem.reverse is not None and coherence:
+            # A reversed cell beside a plain one (or the other way round) costs `coherence` per edge.
+            reversed_now = problem.reverse[choice]
+            neighbours = neighbour_count(reversed_now)[..., None]
+            edges = torch.where(problem.reverse, 4 - neighbours, neighbours)  # (R, C, K)
+            delta = delta + coherence * (edges - edges.gather(-1, current))
+        if problem.keep is not None and problem.keep_cost is not None:
+            leave = problem.keep_cost[..., None] * (candidates != problem.keep[..., None])
+            delta = delta + leave - leave.gather(-1, current)
+        gain, best = delta.min(dim=-1)
+        move = _local_winners(gain, generator) & (best != choice)
+        choice = torch.where(move, best, choice)
+        moved = int(move.sum())
+        if progress and step % NEAR_MOVES == 0:
+            progress(settings.steps + step // NEAR_MOVES + 1, settings.steps + settings.sweeps)
+        if moved == 0:
             break
+    log.debug("refined in %d steps", step + 1)
     return choice
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .framing import FRAMINGS
 from .glyphs import MODES, FontSpec
 
 MAX_GRID = 1000
@@ -12,6 +13,8 @@ CHOICES = {
     "color_map": ("luma", "learned"),
     "contrast": ("none", "global", "local"),
     "align": ("none", "shift", "warp"),
+    "blocks": ("none", "shades", "all"),
+    "framing": FRAMINGS,
 }
 
 
@@ -21,24 +24,26 @@ class Settings:
     columns: int = 42
     rows: int | None = None  # None: what the photo's proportions need, capped by max_rows
     max_rows: int = 120
+    framing: str = "fit"  # fit (the whole photo), fill (crop to the grid) or subject (faces)
     row_gap: int = 6
     font: FontSpec = field(default_factory=FontSpec)
 
     # Glyph set.
     charset: str = "cp437"  # "cp437" or "ascii"
     # Print modes a cell may use (glyphs.MODES), the first being the plain one. Reverse glyphs
-    # give dark areas texture made of characters, emphasized ones the mid-tones, so the shade and
-    # block glyphs are not needed: measured in benchmarks/quality.py.
+    # give dark regions texture made of characters, emphasized ones the mid-tones.
     modes: tuple[str, ...] = ("normal", "reverse", "emphasized")
     banned: str = ""  # characters never to print
-    no_blocks: bool = True  # ban ░▒▓█▄▌▐▀■
-    # What a cell of ░▒▓█▄▌▐▀■ costs, in units of the objective: a faithful optimiser would fill
-    # every dark area with them, and the print becomes a mosaic instead of text art.
-    block_cost: float = 0.0
+    # none: no ░▒▓█▄▌▐▀■; shades: ░▒▓ for flat areas, no solid blocks; all: both.
+    blocks: str = "shades"
+    # What a cell of ░▒▓█▄▌▐▀■ costs, in units of the objective, so that characters win wherever
+    # they draw the photo nearly as well (measured in benchmarks/gallery.py).
+    block_cost: float = 0.005
 
-    # Objective: weights of the blurred squared error at each σ (0 means unblurred pixels),
-    # plus gradscii-art's 4×4/stride-2 average-pool term for the gradient stage.
-    blur_weights: tuple[tuple[float, float], ...] = ((4.0, 1.0), (2.0, 0.25))
+    # Objective: weights of the blurred squared error at each σ (0 means unblurred pixels):
+    # σ=4 is the photo from a step back, σ=2 and σ=1 its shapes and edges up close. Plus
+    # gradscii-art's 4×4/stride-2 average-pool term for the gradient stage.
+    blur_weights: tuple[tuple[float, float], ...] = ((4.0, 1.0), (2.0, 0.5), (1.0, 0.25))
     pool_weight: float = 0.0
     diversity_weight: float = 0.0
 
@@ -50,6 +55,14 @@ class Settings:
     temp_end: float = 0.1
     gumbel: bool = True
     init: str = "lookup"  # "lookup" (per-cell tone match) or "random" (gradscii-art's start)
+
+    # Cell terms (search.cell_terms): a cell's own tone against its patch of photo; its glyph's
+    # pattern where the photo is flat; reverse only where the photo is darker than reverse_below
+    # over about three cells, each change between plain and reverse costing reverse_coherence.
+    tone_weight: float = 2.0
+    texture_weight: float = 1.0
+    reverse_below: float = 0.6
+    reverse_coherence: float = 0.03
 
     # Discrete refinement: exhaustive per-cell glyph search on the objective, sweep after sweep.
     sweeps: int = 30
@@ -98,14 +111,19 @@ class Settings:
 PRESETS: dict[str, Settings] = {
     # Receipt printer: full CP437, 6-dot gap under each row.
     "epson": Settings(),
+    # Characters only, no shade or block glyphs: text up close, at some cost in tone and structure.
+    "text": Settings(blocks="none"),
     # Discord code block: no gap, ASCII only, and no backtick (it would close the block).
-    "discord": Settings(row_gap=0, charset="ascii", banned="`", modes=("normal",)),
+    "discord": Settings(row_gap=0, charset="ascii", banned="`", modes=("normal",), blocks="none"),
     # Plain glyphs only, blocks allowed: for printers or viewers without print modes.
-    "plain": Settings(modes=("normal",), no_blocks=False, block_cost=0.005),
+    "plain": Settings(modes=("normal",), blocks="all"),
     # gradscii-art's method as its README describes it, for comparison.
     "gradscii": Settings(
         modes=("normal",),
-        no_blocks=False,
+        blocks="all",
+        block_cost=0.0,
+        tone_weight=0.0,
+        texture_weight=0.0,
         blur_weights=((0.0, 1.0),),
         pool_weight=0.5,
         diversity_weight=0.01,

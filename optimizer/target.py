@@ -118,11 +118,6 @@ def rows_for(img_size: tuple[int, int], columns: int, cell: tuple[int, int], row
     return max(1, round(height / width * columns * cell_w / (cell_h + row_gap)))
 
 
-def fit_to_canvas(img: Image.Image, width: int, height: int) -> Image.Image:
-    """Centre-crop to the canvas aspect, then resize (Lanczos): nothing is stretched."""
-    return ImageOps.fit(img, (width, height), method=Image.Resampling.LANCZOS)
-
-
 def to_grey(img: Image.Image) -> np.ndarray:
     """(H, W) float32 in [0, 1], 0 black, by ITU-R 601 luma."""
     return np.asarray(img.convert("L"), dtype=np.float32) / 255.0

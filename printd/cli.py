@@ -70,6 +70,9 @@ def build_parser() -> Parser:
         help="move the photo so edges fall on cell boundaries (shift, or warp: shift and a smooth warp)",
     )
     art.add_argument("--dark", action="store_true", default=None, help="light glyphs on a dark screen (render only)")
+    art.add_argument(
+        "--framing", choices=CHOICES["framing"], help="fit: whole photo; fill: crop to the grid; subject: the faces"
+    )
 
     parser = Parser(prog="printd", description="Photos → CP437 text art on an Epson receipt printer.")
     parser.add_argument("--version", action="version", version=f"printd {__version__}")
@@ -123,7 +126,7 @@ def art_overrides(args: argparse.Namespace, config: Config) -> tuple[Config, dic
     if getattr(args, "preset", None):
         config = config.replace(art=dataclasses.replace(config.art, preset=args.preset))
     overrides: dict[str, object] = {}
-    for flag in ("columns", "rows", "seed", "color_map", "contrast", "align", "dark"):
+    for flag in ("columns", "rows", "seed", "color_map", "contrast", "align", "dark", "framing"):
         if getattr(args, flag, None) is not None:
             overrides[flag] = getattr(args, flag)
     return config, overrides

@@ -60,7 +60,8 @@ class ArtConfig:
     font_offset_y: int = 0  # e.g. 4 for bitArray-A2 at size 24
     row_gap: int | None = None  # dots; None: the preset's (6 for epson)
     modes: tuple[str, ...] | None = None  # None: the preset's
-    no_blocks: bool | None = None  # None: the preset's
+    blocks: str | None = None  # None: the preset's; none, shades (░▒▓) or all (and █▄▌▐▀■)
+    framing: str = "fit"  # fit (whole photo), fill (crop to the grid), subject (crop to faces)
     banned: str = ""
     color_map: str = "luma"  # luma, or learned: colours of equal luminance printed as different tones
     contrast: str = "none"  # none, global or local tone curves fitted to the photo
@@ -83,13 +84,14 @@ class ArtConfig:
             "color_map": self.color_map,
             "contrast": self.contrast,
             "align": self.align,
+            "framing": self.framing,
             "steadiness": self.steadiness,
             "max_frames": self.max_frames,
             "font": FontSpec(self.font, self.font_size, self.font_offset_x, self.font_offset_y),
         }
         if self.banned:
             overrides["banned"] = self.banned
-        for name in ("row_gap", "modes", "no_blocks"):
+        for name in ("row_gap", "modes", "blocks"):
             if getattr(self, name) is not None:
                 overrides[name] = getattr(self, name)
         return preset(self.preset, **overrides)
@@ -97,7 +99,7 @@ class ArtConfig:
 
 @dataclass(frozen=True)
 class CameraConfig:
-    """The photo booth's camera (DESIGN.md §7)."""
+    """The photo booth's camera (docs/architecture.md §7)."""
 
     enabled: bool = False
     source: int | str = 0  # device index, /dev/videoN, or any file/URL OpenCV opens
@@ -221,7 +223,7 @@ def _check(config: Config, path: Path) -> None:
     if art.modes is not None and (not art.modes or set(art.modes) - set(MODES)):
         problems.append(("art.modes", f"must list some of {', '.join(MODES)}"))
     for name, choices in CHOICES.items():
-        if getattr(art, name) not in choices:
+        if getattr(art, name) is not None and getattr(art, name) not in choices:
             problems.append((f"art.{name}", f"must be one of {', '.join(choices)}, not {getattr(art, name)!r}"))
     if art.font is not None and not art.font.is_file():
         problems.append(("art.font", f"no such font file: {art.font}"))

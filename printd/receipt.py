@@ -1,4 +1,4 @@
-"""`Art` → the ESC/POS bytes of one job (DESIGN.md §5), written out explicitly.
+"""`Art` → the ESC/POS bytes of one job (docs/architecture.md §5), written out explicitly.
 
 python-escpos's text() would pass our bytes through its "magic" encoder, which may switch code
 pages behind our back, and its line_spacing() assumes a 1/180-inch unit where the TM-T88 uses

@@ -1,4 +1,4 @@
-"""The durable job queue (DESIGN.md §6): a job is a folder that moves between state folders by
+"""The durable job queue (docs/architecture.md §6): a job is a folder that moves between state folders by
 atomic renames, so it is always in exactly one state, on disk, across crashes and `kill -9`.
 
     spool/tmp/ID/        being written (never picked up)

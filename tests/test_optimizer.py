@@ -14,7 +14,7 @@ from optimizer import Art, FontSpec, Renderer, Settings, load_atlas
 from optimizer.glyphs import BLOCK_CODES, PRINTABLE, code_to_char
 from optimizer.metric import floyd_steinberg, gaussian_kernel, paper_rows, score
 from optimizer.render import render_hard
-from optimizer.search import Objective, Problem, gradient_stage, refine, tone_lookup
+from optimizer.search import Objective, Problem, energy, gradient_stage, refine, tone_lookup
 from tests.conftest import write_photo
 
 SMALL = Settings(columns=2, rows=2)  # brute force checks every glyph in every cell
@@ -23,7 +23,16 @@ SMALL = Settings(columns=2, rows=2)  # brute force checks every glyph in every c
 def problem_for(renderer: Renderer, img: Image.Image) -> Problem:
     grey = renderer.canvas(img)
     target = 0.2 + 0.8 * torch.from_numpy(grey)
-    return Problem(target=target, ink=renderer.ink, blank=renderer.blank, cost=renderer.cost, row_gap=6)
+    return Problem(
+        target=target,
+        ink=renderer.ink,
+        blank=renderer.blank,
+        cost=renderer.cost,
+        row_gap=6,
+        reverse=renderer.reverse,
+        gram=renderer.gram,
+        texture=renderer.texture,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +73,7 @@ def test_refinement_ends_where_no_single_glyph_change_helps(small_problem: tuple
     choice = refine(problem, objective, tone_lookup(problem), renderer.settings)
 
     def loss(c: torch.Tensor) -> float:
-        return float(objective(render_hard(c, problem.ink, 6), problem.target))
+        return energy(problem, objective, renderer.settings, c)
 
     best = loss(choice)
     rows, cols = problem.grid
@@ -160,5 +169,5 @@ def test_score_of_the_halftone_itself_is_the_floor() -> None:
 
 def test_banned_and_block_glyphs_are_never_chosen(tmp_path) -> None:
     img = Image.open(write_photo(tmp_path / "p.png"))
-    art = Renderer(Settings(columns=8, banned="@#", no_blocks=True)).render(img)
+    art = Renderer(Settings(columns=8, banned="@#", blocks="none")).render(img)
     assert not np.isin(art.codes, [ord("@"), ord("#"), *BLOCK_CODES]).any()

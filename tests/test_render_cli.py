@@ -1,4 +1,4 @@
-"""`printd render` and `printd glyphs` as DESIGN.md §4 promises them, bad input included."""
+"""`printd render` and `printd glyphs` as docs/architecture.md §4 promises them, bad input included."""
 
 from __future__ import annotations
 

@@ -1,0 +1,165 @@
+"""Framing: which part of the photo goes on the canvas, and at what proportions.
+
+- `fit`: the whole photo (letterboxed on paper white when the grid's proportions are fixed).
+- `fill`: the canvas filled, the photo cropped around its centre.
+- `subject`: cropped to the faces, with head room, so that a face spans a good share of the
+  columns; with no face, to the most salient region. What a photo booth wants: at 42 columns a
+  whole-body shot leaves a face of 5×4 cells, which reads as nothing.
+
+Faces are found by OpenCV's Haar cascades (Viola–Jones), whose trained data ships inside the
+opencv-python wheel: a classical detector, but one that needs no download and runs in
+milliseconds on a booth's CPU. Frontal and profile cascades are both tried.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageOps
+
+log = logging.getLogger(__name__)
+
+FRAMINGS = ("fit", "fill", "subject")
+# The widest and tallest canvas a photo may ask for (height / width): a 6000×500 panorama is cropped
+# to a strip of at least a third of its width in height instead of printing as one line of art.
+MIN_ASPECT = 1 / 3
+MAX_ASPECT = 4.0
+# Subject framing: the faces together take this share of the crop's width; the crop is a portrait
+# this tall for its width; the top of the highest face sits this far down the crop.
+FACE_SHARE = 0.5
+SUBJECT_ASPECT = 1.25
+HEAD_ROOM = 0.18
+DETECT_SIZE = 1280  # the detector sees the photo at most this large (a group's faces stay ≥ 50 px)
+
+
+@dataclass(frozen=True)
+class Box:
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+    @property
+    def width(self) -> float:
+        return self.right - self.left
+
+    @property
+    def height(self) -> float:
+        return self.bottom - self.top
+
+    def union(self, other: Box) -> Box:
+        return Box(
+            min(self.left, other.left),
+            min(self.top, other.top),
+            max(self.right, other.right),
+            max(self.bottom, other.bottom),
+        )
+
+    def rounded(self) -> tuple[int, int, int, int]:
+        return round(self.left), round(self.top), round(self.right), round(self.bottom)
+
+
+@lru_cache(maxsize=1)
+def _cascades() -> list[object]:
+    import cv2  # only subject framing needs OpenCV
+
+    names = ("haarcascade_frontalface_default.xml", "haarcascade_profileface.xml")
+    cascades = [cv2.CascadeClassifier(cv2.data.haarcascades + name) for name in names]
+    return [c for c in cascades if not c.empty()]
+
+
+def find_faces(img: Image.Image) -> list[Box]:
+    """Faces in the photo, in its pixel coordinates, largest first; overlapping finds merged."""
+    import cv2
+
+    scale = min(1.0, DETECT_SIZE / max(img.size))
+    small = img.convert("L").resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))))
+    grey = cv2.equalizeHist(np.asarray(small))
+    found: list[Box] = []
+    for cascade in _cascades():
+        least = max(24, min(grey.shape) // 16)  # a face smaller than this is not the subject
+        for flipped in (False, True):  # the profile cascade only knows faces looking one way
+            view = grey[:, ::-1] if flipped else grey
+            hits = cascade.detectMultiScale(view, scaleFactor=1.1, minNeighbors=4, minSize=(least, least))
+            for x, y, w, h in np.asarray(hits).reshape(-1, 4):
+                left = grey.shape[1] - x - w if flipped else x
+                found.append(Box(left / scale, y / scale, (left + w) / scale, (y + h) / scale))
+    return _merge(found)
+
+
+def _merge(boxes: list[Box]) -> list[Box]:
+    """One box per face: finds whose centre lies inside an earlier (larger) box are dropped."""
+    kept: list[Box] = []
+    for box in sorted(boxes, key=lambda b: -b.width * b.height):
+        cx, cy = (box.left + box.right) / 2, (box.top + box.bottom) / 2
+        if not any(k.left <= cx <= k.right and k.top <= cy <= k.bottom for k in kept):
+            kept.append(box)
+    return kept
+
+
+def salient_box(img: Image.Image, aspect: float, share: float = 0.75) -> Box:
+    """The window of `share` of the photo's size (at `aspect`, height / width) holding the most
+    detail: gradient energy, with a mild pull towards the centre where photographers put things."""
+    grey = np.asarray(img.convert("L").resize((96, max(1, round(96 * img.height / img.width)))), np.float32)
+    gy, gx = np.gradient(grey)
+    energy = np.hypot(gx, gy)
+    h, w = energy.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    energy *= 1.0 - 0.5 * (((xs - w / 2) / w) ** 2 + ((ys - h / 2) / h) ** 2)
+    win_w = w * share
+    win_h = min(h * share if aspect * win_w > h * share else aspect * win_w, h)
+    win_w = min(w, win_h / aspect)
+    win_w, win_h = max(1, round(win_w)), max(1, round(win_h))
+    summed = np.pad(energy, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    sums = summed[win_h:, win_w:] - summed[:-win_h, win_w:] - summed[win_h:, :-win_w] + summed[:-win_h, :-win_w]
+    top, left = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    sx, sy = img.width / w, img.height / h
+    return Box(left * sx, top * sy, (left + win_w) * sx, (top + win_h) * sy)
+
+
+def subject_box(img: Image.Image) -> Box:
+    """The crop for `subject` framing (at SUBJECT_ASPECT where the photo allows)."""
+    faces = find_faces(img)
+    if not faces:
+        log.debug("no face found: framing the most salient region")
+        return salient_box(img, SUBJECT_ASPECT)
+    group = faces[0]
+    for face in faces[1:]:
+        if face.width >= faces[0].width / 3:  # faces in the background are not the subject
+            group = group.union(face)
+    width = min(img.width, group.width / FACE_SHARE)
+    height = min(img.height, width * SUBJECT_ASPECT)
+    width = min(width, height / SUBJECT_ASPECT) if height < width * SUBJECT_ASPECT else width
+    width = max(width, group.width)
+    left = (group.left + group.right) / 2 - width / 2
+    top = group.top - HEAD_ROOM * height
+    left = min(max(0.0, left), img.width - width)
+    top = min(max(0.0, top), img.height - height)
+    log.debug("framing %d face(s) in %s", len(faces), Box(left, top, left + width, top + height).rounded())
+    return Box(left, top, left + width, top + height)
+
+
+def _clamped(img: Image.Image, box: Box) -> Box:
+    """`box` cut down to MIN_ASPECT..MAX_ASPECT around the most salient part of what it holds."""
+    aspect = box.height / box.width
+    if MIN_ASPECT <= aspect <= MAX_ASPECT:
+        return box
+    inner = salient_box(img.crop(box.rounded()), MIN_ASPECT if aspect < MIN_ASPECT else MAX_ASPECT, share=1.0)
+    return Box(box.left + inner.left, box.top + inner.top, box.left + inner.right, box.top + inner.bottom)
+
+
+def framing_box(img: Image.Image, framing: str) -> Box:
+    """The part of the photo that the canvas shows (for an animation: found on its first frame)."""
+    whole = Box(0.0, 0.0, float(img.width), float(img.height))
+    return _clamped(img, subject_box(img) if framing == "subject" else whole)
+
+
+def fit_to_canvas(img: Image.Image, width: int, height: int, framing: str = "fit") -> Image.Image:
+    """The framed photo at exactly width × height (Lanczos): `fit` letterboxes on white where the
+    proportions differ, `fill` and `subject` crop around the centre. Nothing is stretched."""
+    if framing == "fit":
+        return ImageOps.pad(img, (width, height), method=Image.Resampling.LANCZOS, color="white")
+    return ImageOps.fit(img, (width, height), method=Image.Resampling.LANCZOS)

@@ -1,0 +1,70 @@
+"""Framing: the whole photo, the canvas filled, or the faces; no panorama prints as one line."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from skimage import data
+
+from optimizer import Renderer, Settings
+from optimizer.framing import FACE_SHARE, find_faces, framing_box, subject_box
+
+
+def astronaut() -> Image.Image:
+    return Image.fromarray(data.astronaut())
+
+
+def group_picture() -> Image.Image:
+    """Three people side by side: the astronaut's head pasted three times on a plain wall."""
+    face = find_faces(astronaut())[0]
+    head = astronaut().crop((int(face.left) - 40, int(face.top) - 50, int(face.right) + 40, int(face.bottom) + 60))
+    wall = Image.new("RGB", (1400, 700), (120, 140, 160))
+    for x in (175, 525, 875):
+        wall.paste(head, (x, 280))
+    return wall
+
+
+def test_subject_framing_makes_the_astronauts_face_a_good_share_of_the_columns() -> None:
+    img = astronaut()
+    (face,) = find_faces(img)
+    assert 150 < (face.left + face.right) / 2 < 300 and (face.top + face.bottom) / 2 < 200  # her face, top left
+    box = subject_box(img)
+    assert box.left <= face.left and face.right <= box.right and box.top < face.top  # head room above
+    share = face.width / box.width
+    assert share >= 0.45, share  # whole photo: 99 of 512 px, 19% of the columns
+    art = Renderer(Settings(columns=42, framing="subject", sweeps=2)).render(img)
+    assert art.columns == 42 and art.rows >= 14  # a portrait crop, not a strip
+
+
+def test_subject_framing_keeps_every_face_of_a_group() -> None:
+    img = group_picture()
+    faces = find_faces(img)
+    assert len(faces) == 3
+    box = subject_box(img)
+    for face in faces:
+        assert box.left <= face.left and face.right <= box.right and box.top <= face.top <= box.bottom
+    assert sum(f.width for f in faces) / box.width >= FACE_SHARE * 0.8
+
+
+def test_no_face_frames_the_busiest_region() -> None:
+    img = Image.new("L", (800, 600), 200)
+    busy = Image.fromarray((np.random.default_rng(0).random((150, 150)) * 255).astype(np.uint8))
+    img.paste(busy, (600, 420))
+    box = subject_box(img.convert("RGB"))
+    assert box.left <= 600 and box.right >= 750 and box.top <= 420 and box.bottom >= 570
+
+
+def test_a_panorama_is_cropped_to_a_strip_not_printed_as_one_line() -> None:
+    pano = Image.fromarray(np.tile(np.linspace(0, 255, 6000), (500, 1)).astype(np.uint8)).convert("RGB")
+    box = framing_box(pano, "fit")
+    assert box.height / box.width >= 1 / 3 - 1e-6
+    renderer = Renderer(Settings(columns=42, sweeps=1))
+    assert renderer.grid_for(renderer.frame(pano))[0] >= 5
+
+
+def test_fit_letterboxes_and_fill_crops_when_the_rows_are_fixed() -> None:
+    black = Image.new("RGB", (400, 400), "black")
+    fit = Renderer(Settings(columns=20, rows=4, framing="fit")).canvas(black)
+    fill = Renderer(Settings(columns=20, rows=4, framing="fill")).canvas(black)
+    assert fit[:, :40].min() == 1.0 and fit[:, 110:130].max() == 0.0  # white margins, whole photo
+    assert fill.max() == 0.0
