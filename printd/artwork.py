@@ -1,24 +1,31 @@
-"""From config to a warm renderer, and from `Art` to the files beside it (text, modes, preview)."""
+"""From config and a job's art settings to printable art (one path for the CLI and the daemon), and
+from `Art` to the files beside it (text, modes, preview)."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
-import os
-import tempfile
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from escpos.capabilities import get_profile
-
-from optimizer import Animation, Art, Renderer
+from optimizer import Animation, Art, Settings
 from optimizer.glyphs import GlyphAtlas
 
-from .config import Config
+from .atomic import atomic_write
+from .config import Config, PrinterConfig
 from .errors import ConfigError, UsageError
-from .receipt import PaperSettings
+from .escpos_lib import get_profile
+from .job_art import check_art, settings_for
+from .receipt import PaperSettings, receipt_bytes
+
+if TYPE_CHECKING:
+    from optimizer import Renderer
+
+Progress = Callable[[int, int], None]
 
 log = logging.getLogger(__name__)
 DEFAULT_COLUMNS = 42
@@ -41,42 +48,85 @@ def profile_feature(profile: str, feature: str) -> bool:
     return bool(profile_data(profile).get("features", {}).get(feature, False))
 
 
+class JobTooLong(UsageError):
+    """The job would print more paper than printer.max_length_mm allows."""
+
+
 def renderer_for(config: Config, **overrides: object) -> Renderer:
-    """A renderer with the config's art settings; `overrides` are optimiser settings (CLI flags)."""
-    settings = config.art.settings(profile_columns(config.printer.profile))
-    return Renderer(settings.replace(**overrides) if overrides else settings)
+    """A renderer for the screen with the config's art settings; `overrides`: a job's art settings."""
+    from optimizer import Renderer
+
+    return Renderer(settings_for(config, overrides, pool_columns(config)))
 
 
-def paper_renderer(config: Config, **overrides: object) -> Renderer:
-    """A renderer for what goes on paper: dark mode would print the photo's negative."""
-    renderer = renderer_for(config, **overrides)
-    if renderer.settings.dark:
-        raise UsageError("dark mode is for screens: on paper the art would print as a negative (art.dark, --dark)")
-    return renderer
+def pool_columns(config: Config) -> int:
+    """Columns that fit every printer of the pool (TM-T88: 42 beside a TM-T20II's 48)."""
+    return min(profile_columns(p.profile) for p in config.pool)
 
 
-def paper_for(config: Config) -> PaperSettings:
-    """The job-level printer settings (units, feed, cut) of a config."""
-    p = config.printer
-    return PaperSettings(motion_unit=p.motion_unit, dpi=p.dpi, feed=p.feed, cut=p.cut)
+def paper_for(printer: PrinterConfig) -> PaperSettings:
+    """The job-level printer settings (units, feed, cut) of one printer."""
+    return PaperSettings(motion_unit=printer.motion_unit, dpi=printer.dpi, feed=printer.feed, cut=printer.cut)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write beside `path`, flush to disk, rename over it: readers see all or nothing."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # as open() would have made it: mkstemp makes 0600
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+@dataclass(frozen=True)
+class Printable:
+    """Art rendered for paper: what every printer of the pool can encode for itself."""
+
+    art: Art
+    atlas: GlyphAtlas
+
+    def receipt(self, printer: PrinterConfig) -> bytes:
+        return receipt_bytes(self.art, paper_for(printer), self.atlas.cell_height)
+
+    def length_mm(self, printer: PrinterConfig) -> float:
+        dots = self.art.rows * (self.atlas.cell_height + self.art.row_gap)
+        return dots / printer.dpi * 25.4
+
+
+class Artist:
+    """The one render-and-encode path, for `printd send` without a daemon and for the daemon's
+    render worker. A renderer is prepared once per distinct settings and a few are kept warm."""
+
+    KEEP = 4
+
+    def __init__(self, config: Config):
+        self.config = config
+        self._renderers: OrderedDict[Settings, Renderer] = OrderedDict()
+
+    def renderer(self, art: Mapping[str, object], printer: PrinterConfig | None = None) -> Renderer:
+        from optimizer import Renderer
+
+        columns = profile_columns(printer.profile) if printer else pool_columns(self.config)
+        settings = settings_for(self.config, check_art(art), columns)
+        if settings not in self._renderers:
+            self._renderers[settings] = Renderer(settings)
+            while len(self._renderers) > self.KEEP:
+                self._renderers.popitem(last=False)
+        self._renderers.move_to_end(settings)
+        return self._renderers[settings]
+
+    def render(
+        self,
+        path: Path,
+        art: Mapping[str, object],
+        printer: PrinterConfig | None = None,
+        progress: Progress | None = None,
+    ) -> Printable:
+        """The image (an animation prints as a flip-book), refused when longer than any printer
+        it may go to allows."""
+        renderer = self.renderer(art, printer)
+        work = renderer.render_path(path, progress)
+        printable = Printable(work.strip(), renderer.atlas)
+        for target in (printer,) if printer else self.config.pool:
+            length = printable.length_mm(target)
+            if length > target.max_length_mm:
+                frames = f" ({len(work.frames)} frames)" if len(work.frames) > 1 else ""
+                raise JobTooLong(
+                    f"{path.name}: would print {length / 1000:.2f} m of receipt{frames}; "
+                    f"{target.name} allows {target.max_length_mm:g} mm (printer.max_length_mm)"
+                )
+        return printable
 
 
 @dataclass(frozen=True)

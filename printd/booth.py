@@ -100,7 +100,8 @@ class Booth:
                 shot.close()
             if self.beep:
                 self.beep()
-            job = self.spool.add(self.camera.to_jpeg(frame), time.strftime("booth-%Y%m%d-%H%M%S.jpg"), "camera")
+            name = time.strftime("booth-%Y%m%d-%H%M%S.jpg")
+            job = self.spool.add(self.camera.to_jpeg(frame), name, "camera", art={"framing": self.config.framing})
         except Exception as exc:  # a failed session must never take the booth down
             log.error("booth: %s", exc, exc_info=not isinstance(exc, PrintdError | OSError))
             with self.lock:

@@ -18,17 +18,15 @@ from optimizer.glyphs import MODES
 from optimizer.settings import CHOICES, MAX_GRID, PRESETS
 
 from . import __version__
-from .artwork import ArtFiles, atomic_write, paper_for, paper_renderer, renderer_for
 from .config import Config, load_config
-from .daemon import Daemon, log_formatter, status_report
-from .doctor import diagnose, diagnose_camera
 from .errors import PrintdError, UsageError
-from .progress import ProgressBar
-from .receipt import encode_job, receipt_bytes
+from .job_art import ART_FLAGS, check_art
 from .sources.button import request_snap
-from .spool import JobState, Spool
-from .testpage import testpage_lines
-from .transport import Printer
+from .spool import JobRecord, JobState, Spool
+from .status import status_report
+
+# Commands that render or print import the renderer (torch) and python-escpos inside themselves:
+# status, snap, send --no-wait and --version answer in well under a second (docs/architecture.md §4).
 
 log = logging.getLogger("printd")
 
@@ -97,9 +95,10 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("send", parents=[common, art], help="render and print photos")
     p.add_argument("images", type=Path, nargs="+")
-    p.add_argument("--printer", help="printer URI (default: the config's printer.uri)")
+    p.add_argument("--printer", help="a printer's name in the config, or a URI (default: the first ready)")
     p.add_argument("--copies", type=grid_size, default=1)
     p.add_argument("--no-wait", action="store_true", help="with a daemon: queue and return the job ids")
+    p.add_argument("--timeout", type=float, default=600.0, help="with a daemon: give up waiting after this (s)")
     p.set_defaults(handler=cmd_send)
 
     p = sub.add_parser("testpage", parents=[common], help="print the glyph sheet and a shade strip")
@@ -121,20 +120,16 @@ def build_parser() -> Parser:
     return parser
 
 
-def art_overrides(args: argparse.Namespace, config: Config) -> tuple[Config, dict[str, object]]:
-    """CLI art flags: the preset replaces the config's, the rest override the optimiser settings."""
-    if getattr(args, "preset", None):
-        config = config.replace(art=dataclasses.replace(config.art, preset=args.preset))
-    overrides: dict[str, object] = {}
-    for flag in ("columns", "rows", "seed", "color_map", "contrast", "align", "dark", "framing"):
-        if getattr(args, flag, None) is not None:
-            overrides[flag] = getattr(args, flag)
-    return config, overrides
+def art_flags(args: argparse.Namespace) -> dict[str, object]:
+    """The art settings given as flags: what a job asks for over the config's art."""
+    return {flag: getattr(args, flag) for flag in ART_FLAGS if getattr(args, flag, None) is not None}
 
 
 def cmd_render(args: argparse.Namespace, config: Config) -> int:
-    config, overrides = art_overrides(args, config)
-    renderer = renderer_for(config, **overrides)
+    from .artwork import ArtFiles, renderer_for
+    from .progress import ProgressBar
+
+    renderer = renderer_for(config, **art_flags(args))
     bar = ProgressBar(f"rendering {args.image.name}")
     try:
         work = renderer.render_path(args.image, progress=bar)
@@ -178,6 +173,9 @@ def _read_if(path: Path) -> bytes | None:
 
 
 def cmd_glyphs(args: argparse.Namespace, config: Config) -> int:
+    from .artwork import renderer_for
+    from .atomic import atomic_write
+
     renderer = renderer_for(config)
     sheet = renderer.atlas.sheet(renderer.allowed, renderer.settings.modes)
     buffer = io.BytesIO()
@@ -187,64 +185,106 @@ def cmd_glyphs(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def printer_for(config: Config, uri: str | None = None) -> Printer:
-    return Printer(uri or config.printer.uri, config.printer.timeout)
-
-
 def cmd_send(args: argparse.Namespace, config: Config) -> int:
-    spool = Spool(config.spool.path) if config.spool.path.is_dir() else None
-    if spool is not None and spool.daemon_running() and not args.printer:
-        return send_through_daemon(args, spool)
-    config, overrides = art_overrides(args, config)
-    printer = printer_for(config, args.printer)
-    renderer = paper_renderer(config, **overrides)
-    arts = [renderer.render_path(image).strip() for image in args.images]  # all checked before printing
-    for image, art in zip(args.images, arts, strict=True):
-        job = receipt_bytes(art, paper_for(config), renderer.atlas.cell_height)
+    art = check_art(art_flags(args))  # refused here, with a daemon or without
+    named = config.printer_named(args.printer) if args.printer else None
+    spool = Spool(config.spool.path, create=False)
+    if spool.daemon_running() and (args.printer is None or named is not None):
+        return send_through_daemon(args, spool, art, named.name if named else None)
+    from .artwork import Artist
+    from .transport import Printer
+
+    target = named or config.pool[0]
+    if args.printer and named is None:  # a URI: that printer, with the first printer's settings
+        target = dataclasses.replace(target, name=args.printer, uri=args.printer)
+    printer = Printer(target.uri, target.timeout)
+    artist = Artist(config)
+    printables = [artist.render(image, art, target) for image in args.images]  # all checked before printing
+    for image, printable in zip(args.images, printables, strict=True):
+        job = printable.receipt(target)
         printer.print_job(job, copies=args.copies)
-        log.info("%s: printed on %s (%d bytes)", image, printer.uri, len(job))
+        log.info("%s: printed on %s (%d bytes)", image, target.name, len(job))
     return 0
 
 
-def send_through_daemon(args: argparse.Namespace, spool: Spool) -> int:
-    """Queue each image (atomic write, then rename) and, unless --no-wait, wait for its outcome."""
+def send_through_daemon(args: argparse.Namespace, spool: Spool, art: dict[str, object], pin: str | None) -> int:
+    """Queue each image with its settings and, unless --no-wait, follow it until it printed,
+    failed or --timeout passed (exit 1: it stays queued and prints when it can)."""
     for image in args.images:
         load_image(image)  # bad input is refused here, before it reaches the queue
-    jobs = [spool.submit(image, "send") for image in args.images for _ in range(args.copies)]
+    jobs = [spool.submit(image, "send", art=art, pin=pin) for image in args.images for _ in range(args.copies)]
     if args.no_wait:
         for job in jobs:
             sys.stdout.write(job.id + "\n")
         return 0
+    deadline = time.monotonic() + args.timeout
     worst = 0
     for job in jobs:
+        said = ""
         while (found := spool.find(job.id)) is not None and found.state in (JobState.QUEUED, JobState.ACTIVE):
+            progress = job_progress(spool, found.state, found.record)
+            if progress != said:
+                log.info("%s: %s", found.record.name, progress)
+                said = progress
+            if time.monotonic() > deadline:
+                log.error("error: %s: %s after %g s; it stays queued (job %s)", job.record.name, progress,
+                          args.timeout, job.id)  # fmt: skip
+                return 1
             time.sleep(0.1)
         if found is not None and found.state is JobState.DONE:
-            log.info("%s: printed (job %s)", found.record.name, job.id)
+            log.info("%s: printed on %s (job %s)", found.record.name, found.record.printer, job.id)
         else:
             log.error("error: %s", found.record.error if found else f"job {job.id} vanished")
-            worst = 2
+            worst = max(worst, 2)
     return worst
 
 
+def job_progress(spool: Spool, state: JobState, record: JobRecord) -> str:
+    """queued, rendering, printing on NAME, or waiting for a printer (and why)."""
+    if state is JobState.QUEUED:
+        return "queued"
+    if record.on_the_wire_at is not None:
+        return f"printing on {record.printer}"
+    if record.history and record.attempts:
+        return f"waiting for a printer ({record.history[-1].split(' ', 1)[-1]})"
+    return (
+        "rendering" if not (spool.folder(JobState.ACTIVE) / record.id / "art.txt").exists() else "waiting for a printer"
+    )
+
+
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    from .daemon import Daemon, log_formatter
+
     for handler in logging.getLogger().handlers:
         handler.setFormatter(log_formatter())
     return Daemon(config).run()
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
-    spool = Spool(config.spool.path)
-    report = status_report(spool)
-    if not report["daemon"]:
-        try:
-            report["printer"] = printer_for(config).status().describe()
-        except PrintdError as exc:
-            report["printer"] = str(exc)
+    report = status_report(Spool(config.spool.path, create=False))
+    if not report["daemon"]:  # no daemon to ask: ask the printers
+        from .transport import Printer
+
+        states = {}
+        for printer in config.pool:
+            try:
+                states[printer.name] = Printer(printer.uri, printer.timeout).status().describe()
+            except PrintdError as exc:
+                states[printer.name] = str(exc)
+        report["printers"] = states
+        report["printer"] = (
+            next(iter(states.values()))
+            if len(states) == 1
+            else "; ".join(f"{name}: {state}" for name, state in states.items())
+        )
     if args.json:
         sys.stdout.write(json.dumps(report) + "\n")
         return 0
-    sys.stdout.write(f"printer: {report['printer']}\nbooth: {report['booth']}\n")
+    sys.stdout.write(f"printer: {report['printer']}\nbooth: {report['booth']}\nspool: {report['spool_mb']:.1f} MB\n")
+    printers = report.get("printers") or {}
+    if len(printers) > 1:  # type: ignore[arg-type]
+        for name, state in printers.items():  # type: ignore[union-attr]
+            sys.stdout.write(f"  {name}: {state}\n")
     for job in report["jobs"]:  # type: ignore[attr-defined]
         error = f"  ({job['error']})" if job.get("error") else ""
         sys.stdout.write(f"{job['state']:7s} {job['id']}{error}\n")
@@ -252,11 +292,18 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
+    from .artwork import paper_for, renderer_for
+    from .receipt import encode_job
+    from .testpage import testpage_lines
+    from .transport import Printer
+
+    target = config.printer_named(args.printer) if args.printer else config.pool[0]
+    if target is None:  # a URI
+        target = dataclasses.replace(config.pool[0], name=args.printer, uri=args.printer)
     renderer = renderer_for(config)
     pitch = renderer.atlas.cell_height + renderer.settings.row_gap
-    printer = printer_for(config, args.printer)
-    printer.print_job(encode_job(testpage_lines(renderer), pitch, paper_for(config)))
-    log.info("test page printed on %s", printer.uri)
+    Printer(target.uri, target.timeout).print_job(encode_job(testpage_lines(renderer), pitch, paper_for(target)))
+    log.info("test page printed on %s", target.name)
     return 0
 
 
@@ -270,8 +317,11 @@ def cmd_snap(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace, config: Config) -> int:
-    for line in diagnose(config.printer.uri, config.printer.timeout):
-        sys.stdout.write(line + "\n")
+    from .doctor import diagnose, diagnose_camera
+
+    for printer in config.pool:
+        for line in diagnose(printer.uri, printer.timeout):
+            sys.stdout.write(line + "\n")
     sys.stdout.write(diagnose_camera(config.camera) + "\n")
     return 0
 

@@ -25,6 +25,7 @@ SYSTEM_CONFIG = Path("/etc/printd/printd.yaml")
 
 @dataclass(frozen=True)
 class PrinterConfig:
+    name: str = "printer"  # how `send --printer NAME`, `status` and the booth call it
     uri: str = "usb://04b8:0202"
     profile: str = "TM-T88V"  # python-escpos capability profile: sets the default width
     timeout: float = 10.0  # seconds for any one open, write or status answer
@@ -33,6 +34,16 @@ class PrinterConfig:
     motion_unit: int = 360  # vertical motion units per inch of `ESC 3 n` (TM-T88: 1/360 inch)
     dpi: int = 180  # vertical dots per inch of the print head's line pitch (Font A rows)
     status_interval: float = 5.0  # seconds between status checks while the booth is on or the printer has a problem
+    max_length_mm: float = 1500.0  # a job longer than this is refused with its length (a 100-frame GIF: metres)
+
+
+@dataclass(frozen=True)
+class KeepConfig:
+    """Retention of done/ and failed/: the oldest go first once any limit is passed."""
+
+    days: float = 30.0
+    jobs: int = 5000
+    megabytes: float = 2000.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,7 @@ class SpoolConfig:
     path: Path = Path("/var/spool/printd")
     retry_min: float = 2.0  # seconds before the first retry when the printer is away
     retry_max: float = 60.0  # the backoff stops growing here
+    keep: KeepConfig = field(default_factory=lambda: KeepConfig())
 
 
 @dataclass(frozen=True)
@@ -109,6 +121,7 @@ class CameraConfig:
     warmup_frames: int = 30  # at most this many frames are read while the exposure settles
     width: int | None = None  # ask the camera for this size; None: its default
     height: int | None = None
+    framing: str = "subject"  # the booth crops its shots to the faces
 
 
 @dataclass(frozen=True)
@@ -127,6 +140,8 @@ class ButtonConfig:
 @dataclass(frozen=True)
 class Config:
     printer: PrinterConfig = field(default_factory=PrinterConfig)
+    # A pool: each entry's keys override `printer`'s. Empty: `printer` alone.
+    printers: tuple[PrinterConfig, ...] = ()
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     inbox: InboxConfig = field(default_factory=InboxConfig)
     art: ArtConfig = field(default_factory=ArtConfig)
@@ -136,6 +151,14 @@ class Config:
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def pool(self) -> tuple[PrinterConfig, ...]:
+        """Every printer jobs may go to, in the order they are tried."""
+        return self.printers or (self.printer,)
+
+    def printer_named(self, name: str) -> PrinterConfig | None:
+        return next((p for p in self.pool if p.name == name), None)
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -154,8 +177,11 @@ def load_config(path: Path | None = None) -> Config:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({_one_line(exc)})") from exc
-    config = _build(Config, data, path, "")
-    _check(config, path)
+    problems: list[str] = []
+    config = _build(Config, data, path, "", problems)
+    _check(config, problems)
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
     return config.replace(source=Path(path))
 
 
@@ -163,23 +189,48 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
 
 
-def _build(cls: type, data: Any, path: Path, prefix: str) -> Any:
+def _build(cls: type, data: Any, path: Path, prefix: str, problems: list[str]) -> Any:
+    """A config dataclass from a mapping; every problem found is added to `problems`, and what
+    is wrong keeps its default so that the rest can still be checked."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: {prefix or 'top level'}: must be a mapping of keys")
+        problems.append(f"{prefix.rstrip('.') or 'top level'}: must be a mapping of keys")
+        return cls()
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls) if not (cls is Config and f.name == "source")}
     values = {}
     for key, value in data.items():
         where = f"{prefix}{key}"
         if key not in fields:
-            raise ConfigError(f"{path}: {where}: unknown key (known: {', '.join(sorted(fields))})")
-        values[key] = _coerce(hints[key], value, path, where)
+            problems.append(f"{where}: unknown key (known: {', '.join(sorted(fields))})")
+        elif cls is Config and key == "printers":
+            values[key] = _printers(data.get("printer") or {}, value, path, problems)
+        else:
+            try:
+                values[key] = _coerce(hints[key], value, path, where, problems)
+            except ValueError as exc:
+                problems.append(str(exc))
     return cls(**values)
 
 
-def _coerce(hint: Any, value: Any, path: Path, where: str) -> Any:
+def _printers(shared: Any, entries: Any, path: Path, problems: list[str]) -> tuple[PrinterConfig, ...]:
+    """`printers:`: a list of printer mappings, each over the `printer:` mapping's keys."""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        problems.append("printers: must be a list of printer mappings (name, uri, profile, ...)")
+        return ()
+    base = shared if isinstance(shared, dict) else {}
+    pool = tuple(
+        _build(PrinterConfig, {**base, "name": f"printer{i + 1}", **entry}, path, f"printers[{i}].", problems)
+        for i, entry in enumerate(entries)
+    )
+    names = [p.name for p in pool]
+    if len(set(names)) != len(names):
+        problems.append(f"printers: names must differ, not {', '.join(names)}")
+    return pool
+
+
+def _coerce(hint: Any, value: Any, path: Path, where: str, problems: list[str]) -> Any:
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, path, where + ".")
+        return _build(hint, value, path, where + ".", problems)
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     for option in options:
         if option is type(None) and value is None:
@@ -197,7 +248,7 @@ def _coerce(hint: Any, value: Any, path: Path, where: str) -> Any:
         if typing.get_origin(option) is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
     names = " or ".join(_type_name(o) for o in options)
-    raise ConfigError(f"{path}: {where}: must be {names}, not {value!r}")
+    raise ValueError(f"{where}: must be {names}, not {value!r}")
 
 
 def _type_name(hint: Any) -> str:
@@ -210,42 +261,67 @@ def _type_name(hint: Any) -> str:
     )
 
 
-def _check(config: Config, path: Path) -> None:
-    """Values that parse but cannot work."""
+RANGES: dict[str, tuple[float, float]] = {
+    # key: (lowest, highest) allowed
+    "timeout": (0.1, 600),
+    "feed": (0, 255),  # ESC d n: one byte
+    "motion_unit": (1, 1440),
+    "dpi": (100, 600),
+    "status_interval": (0.1, 3600),
+    "max_length_mm": (10, 100_000),
+}
+
+
+def _check(config: Config, problems: list[str]) -> None:
+    """Values that parse but cannot work: each adds one problem."""
     art = config.art
-    problems = []
+
+    def problem(key: str, reason: str) -> None:
+        problems.append(f"{key}: {reason}")
+
     if art.preset not in PRESETS:
-        problems.append(("art.preset", f"unknown preset {art.preset!r} (known: {', '.join(PRESETS)})"))
+        problem("art.preset", f"unknown preset {art.preset!r} (known: {', '.join(PRESETS)})")
     if art.rows != "auto" and not (isinstance(art.rows, int) and 1 <= art.rows <= 1000):
-        problems.append(("art.rows", f"must be 'auto' or 1–1000, not {art.rows!r}"))
+        problem("art.rows", f"must be 'auto' or 1–1000, not {art.rows!r}")
     if art.columns is not None and not 1 <= art.columns <= 1000:
-        problems.append(("art.columns", f"must be 1–1000, not {art.columns}"))
+        problem("art.columns", f"must be 1–1000, not {art.columns}")
+    if not 1 <= art.max_rows <= 1000:
+        problem("art.max_rows", f"must be 1–1000, not {art.max_rows}")
     if art.modes is not None and (not art.modes or set(art.modes) - set(MODES)):
-        problems.append(("art.modes", f"must list some of {', '.join(MODES)}"))
+        problem("art.modes", f"must list some of {', '.join(MODES)}")
     for name, choices in CHOICES.items():
         if getattr(art, name) is not None and getattr(art, name) not in choices:
-            problems.append((f"art.{name}", f"must be one of {', '.join(choices)}, not {getattr(art, name)!r}"))
+            problem(f"art.{name}", f"must be one of {', '.join(choices)}, not {getattr(art, name)!r}")
     if art.font is not None and not art.font.is_file():
-        problems.append(("art.font", f"no such font file: {art.font}"))
-    if config.printer.cut not in ("full", "partial", "none"):
-        problems.append(("printer.cut", f"must be full, partial or none, not {config.printer.cut!r}"))
-    if config.printer.status_interval <= 0:
-        problems.append(("printer.status_interval", "must be more than 0 seconds"))
-    if config.printer.timeout <= 0:
-        problems.append(("printer.timeout", "must be more than 0 seconds"))
+        problem("art.font", f"no such font file: {art.font}")
+    for index, printer in enumerate(config.pool):
+        where = f"printers[{index}]" if config.printers else "printer"
+        if printer.cut not in ("full", "partial", "none"):
+            problem(f"{where}.cut", f"must be full, partial or none, not {printer.cut!r}")
+        for key, (low, high) in RANGES.items():
+            value = getattr(printer, key)
+            if not low <= value <= high:
+                problem(f"{where}.{key}", f"must be {low:g}–{high:g}, not {value:g}")
+    spool = config.spool
+    if not 0 < spool.retry_min <= spool.retry_max:
+        problem("spool.retry_min", "must be more than 0 and at most spool.retry_max")
+    keep = spool.keep
+    if keep.days <= 0 or keep.jobs < 1 or keep.megabytes <= 0:
+        problem("spool.keep", "days, jobs and megabytes must all be more than 0")
+    if config.inbox.settle < 0:
+        problem("inbox.settle", "must be 0 seconds or more")
     camera, button = config.camera, config.button
     if camera.countdown < 0:
-        problems.append(("camera.countdown", "must be 0 seconds or more"))
+        problem("camera.countdown", "must be 0 seconds or more")
     if camera.backend not in ("opencv", "picamera2"):
-        problems.append(("camera.backend", f"must be opencv or picamera2, not {camera.backend!r}"))
+        problem("camera.backend", f"must be opencv or picamera2, not {camera.backend!r}")
+    if camera.framing not in CHOICES["framing"]:
+        problem("camera.framing", f"must be one of {', '.join(CHOICES['framing'])}, not {camera.framing!r}")
     if camera.warmup_frames < 1:
-        problems.append(("camera.warmup_frames", "must be 1 or more"))
+        problem("camera.warmup_frames", "must be 1 or more")
     if (camera.width is None) != (camera.height is None):
-        problems.append(("camera.width", "give both width and height, or neither"))
+        problem("camera.width", "give both width and height, or neither")
     if button.bounce < 0:
-        problems.append(("button.bounce", "must be 0 seconds or more"))
+        problem("button.bounce", "must be 0 seconds or more")
     if (button.key is None) != (button.key_device is None):
-        problems.append(("button.key", "give both key and key_device, or neither"))
-    if problems:
-        key, reason = problems[0]
-        raise ConfigError(f"{path}: {key}: {reason}")
+        problem("button.key", "give both key and key_device, or neither")

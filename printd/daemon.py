@@ -1,8 +1,8 @@
-"""`printd run`: intake → spool → render → print, under systemd.
+"""`printd run`: intake → spool → render → printer pool, under systemd.
 
-Two workers share the spool: the renderer takes the oldest queued job and renders it while the
-printer worker sends the previous one, so printing never waits for a render it could overlap.
-Input failures move a job to failed/; printer failures make it wait (backoff) and retry.
+The render worker takes the oldest queued job and renders it (with the settings in its record)
+while the pool's printers print the ones before it. Input failures move a job to failed/; printer
+failures put it back in line for the next ready printer (printd/pool.py).
 """
 
 from __future__ import annotations
@@ -10,33 +10,30 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from escpos.constants import CD_KICK_2
+from optimizer import BadImageError
 
-from optimizer import BadImageError, Renderer
-
-from .artwork import ArtFiles, atomic_write, paper_for, paper_renderer, profile_feature
+from .artwork import ArtFiles, Artist, profile_feature
+from .atomic import atomic_write
 from .booth import Booth
 from .config import Config
 from .errors import PrinterError, UsageError
-from .receipt import receipt_bytes
+from .escpos_lib import CD_KICK_2
+from .pool import PrinterPool, PrintItem
 from .sources.button import FeedbackLed, GpioButton, KeyTrigger, SnapServer, TriggerUnavailable
 from .sources.camera import Camera, CameraError
 from .sources.inbox import Inbox
 from .spool import Job, JobState, Spool
-from .transport import Printer
+from .status import STATUS_FILE
 
 log = logging.getLogger(__name__)
-STATUS_FILE = "status.json"
+PRUNE_EVERY = 3600.0  # seconds between retention passes while running
 BUZZER_PULSE = CD_KICK_2  # Epson's buzzer option hangs on the drawer-kick port: ESC p pulses it
 
 
@@ -58,44 +55,53 @@ def notify(message: str) -> None:
             log.debug("sd_notify failed: %s", exc)
 
 
-@dataclass
-class Rendered:
-    job: Job
-    data: bytes
-
-
 class Daemon:
-    def __init__(self, config: Config, printer: Printer | None = None, pin_factory: Any = None):
+    """The parts, wired in one place: intake (inbox, snap socket, booth) → spool → render worker →
+    printer pool; the status file and systemd hear of every change (docs/architecture.md §1)."""
+
+    def __init__(self, config: Config, pin_factory: Any = None):
         self.config = config
         self.spool = Spool(config.spool.path)
-        self.printer = printer or Printer(config.printer.uri, config.printer.timeout)
-        self.paper = paper_for(config)
         self.pin_factory = pin_factory  # gpiozero's; None: the platform's own (tests pass MockFactory)
         self.stopping = threading.Event()
         self.wake = threading.Event()
-        self.retry_now = threading.Event()  # the printer is back, or we are stopping: stop backing off
-        self.printer_lock = threading.Lock()  # one conversation with the printer at a time
-        self.handoff: queue.Queue[Rendered] = queue.Queue(maxsize=1)
-        self.printer_state = "unknown"
-        self.problem: str | None = None  # what the printer last reported wrong; None when it works
         self.booth: Booth | None = None
+        self.pool = PrinterPool(
+            config.pool,
+            self.spool,
+            config.spool,
+            job_event=self._job_event,
+            changed=self._printers_changed,
+            watching=lambda: self.booth is not None,
+        )
         self.parts: list[Closable] = []  # inbox, triggers, light: closed at stop
         self.workers: list[threading.Thread] = []
-        self.renderer: Renderer
+        self.artist = Artist(config)
 
-    # --- the workers ----------------------------------------------------------------------
+    @property
+    def problem(self) -> str | None:
+        """Why nothing can print now; None while some printer can."""
+        return self.pool.problem()
+
+    # --- the render worker ------------------------------------------------------------------
     def render_loop(self) -> None:
-        renderer = self.renderer
         while not self.stopping.is_set():
+            if not self.pool.has_room():
+                self.wake.wait(0.2)
+                self.wake.clear()
+                continue
             job = self.spool.claim_next()
             if job is None:
                 self.wake.wait(0.5)
                 self.wake.clear()
                 continue
+            pin = self.config.printer_named(job.record.pin) if job.record.pin else None
             try:
-                art = renderer.render_path(job.original).strip()  # an animation prints as a flip-book
-            except Exception as exc:  # never die on one job's input
-                if isinstance(exc, BadImageError):
+                if job.record.pin and pin is None:
+                    raise UsageError(f"no printer named {job.record.pin!r} in the config")
+                printable = self.artist.render(job.original, job.record.art, pin)
+            except Exception as exc:  # never die on one job: its input or its settings fail it
+                if isinstance(exc, BadImageError | UsageError | ValueError):
                     reason = str(exc).replace(str(job.original), job.record.name)
                 else:
                     log.exception("%s: render failed", job.id)
@@ -104,91 +110,14 @@ class Daemon:
                 log.warning("%s: failed: %s", job.id, reason)
                 self._job_event(job, "failed")
                 continue
-            ArtFiles(text=job.folder / "art.txt", preview=job.folder / "preview.png").write(art, renderer.atlas)
-            data = receipt_bytes(art, self.paper, renderer.atlas.cell_height)
-            while not self.stopping.is_set():
-                try:
-                    self.handoff.put(Rendered(job, data), timeout=0.5)
-                    break
-                except queue.Full:
-                    continue
-            else:
-                self.spool.requeue(job, "daemon stopping")
+            ArtFiles(text=job.folder / "art.txt", preview=job.folder / "preview.png").write(
+                printable.art, printable.atlas
+            )
+            self.pool.put(PrintItem(job, printable))
+            self._job_event(job, "rendered")
 
-    def print_loop(self) -> None:
-        delay = self.config.spool.retry_min
-        while True:
-            try:
-                item = self.handoff.get(timeout=0.5)
-            except queue.Empty:
-                if self.stopping.is_set():
-                    return
-                continue
-            job = item.job
-            while True:
-                job.record.attempts += 1
-                job.record.on_the_wire_at = time.time()
-                self.spool.save(job)
-                self._job_event(job, "printing")
-                try:
-                    with self.printer_lock:
-                        status = self.printer.print_job(item.data)
-                except PrinterError as exc:
-                    self.retry_now.clear()
-                    job.record.on_the_wire_at = None
-                    job.record.history.append(f"{time.strftime('%FT%T')} {exc}")
-                    self.spool.save(job)
-                    self._printer_failed(exc)
-                    self._job_event(job, "waiting")
-                    log.warning("%s: printer not ready, retry in %.0f s: %s", job.id, delay, exc)
-                    self.retry_now.wait(delay)
-                    if self.stopping.is_set():
-                        self.spool.requeue(job, "daemon stopping")
-                        break
-                    delay = min(delay * 2, self.config.spool.retry_max)
-                    continue
-                self._printer_ok(status.describe() if status.answered else "sent (no status on this transport)")
-                self.spool.finish(job, self.printer.uri)
-                self._job_event(job, "printed")
-                log.info("%s: printed on %s", job.id, self.printer.uri)
-                delay = self.config.spool.retry_min
-                break
-
-    def monitor_loop(self) -> None:
-        """Ask the printer how it is while the booth needs to know, or while it has a problem: a booth
-        refuses presses it cannot print, and a waiting job goes as soon as the paper is back."""
-        interval = self.config.printer.status_interval
-        # A file or device node says nothing of itself: there, printing is the only test. The loop
-        # still runs, as the watchdog counts every worker alive.
-        asking = self.printer.address.can_answer
-        while True:
-            if asking and (self.booth is not None or self.problem) and self.printer_lock.acquire(blocking=False):
-                try:  # when the lock is taken a job is printing, and it reports the state itself
-                    self._printer_ok(self.printer.ready().describe())
-                except PrinterError as exc:
-                    self._printer_failed(exc)
-                finally:
-                    self.printer_lock.release()
-            if self.stopping.wait(min(interval, self.config.spool.retry_min) if self.problem else interval):
-                return
-
-    # --- printer state, for the booth, `printd status` and systemd ---------------------------
-    def _printer_ok(self, state: str) -> None:
-        back = self.problem is not None
-        self.problem = None
-        self._set_printer_state(state)
-        if back:
-            log.info("printer %s is back: %s", self.printer.uri, state)
-            self.retry_now.set()
-
-    def _printer_failed(self, exc: PrinterError) -> None:
-        self.problem = str(exc)
-        self._set_printer_state(str(exc))
-
-    def _set_printer_state(self, state: str) -> None:
-        if state == self.printer_state:
-            return  # the monitor asks every few seconds: the serve loop refreshes status.json anyway
-        self.printer_state = state
+    # --- state, for the booth, `printd status` and systemd ------------------------------------
+    def _printers_changed(self) -> None:
         if self.booth is not None:
             self.booth.printer_changed()
         self.write_status()
@@ -201,13 +130,17 @@ class Daemon:
         queued = len(list(self.spool.folder(JobState.QUEUED).iterdir()))
         status = {
             "pid": os.getpid(),
-            "printer": self.printer_state,
+            "printer": self.pool.summary(),
+            "printers": self.pool.states(),
             "booth": self.booth.state.value if self.booth else "off",
             "updated": time.time(),
             "queued": queued,
         }
-        atomic_write(self.spool.root / STATUS_FILE, json.dumps(status).encode())
-        notify(f"STATUS=printer {self.printer_state}; {queued} job(s) queued")
+        try:
+            atomic_write(self.spool.root / STATUS_FILE, json.dumps(status).encode())
+        except OSError as exc:  # a full disk is a state to report, not a reason to stop
+            log.warning("cannot write %s: %s", STATUS_FILE, exc)
+        notify(f"STATUS={self.pool.summary()}; {queued} job(s) queued")
 
     # --- the photo booth ------------------------------------------------------------------
     def _start_booth(self) -> None:
@@ -245,14 +178,15 @@ class Daemon:
     def _beep_for(self) -> Callable[[], None] | None:
         if not self.config.button.beep:
             return None
-        if not profile_feature(self.config.printer.profile, "pulseStandard"):
-            log.warning("button.beep: printer profile %s has no buzzer pulse; no beep", self.config.printer.profile)
+        slot = self.pool.slots[0]  # the booth's own printer: the first of the pool
+        if not profile_feature(slot.config.profile, "pulseStandard"):
+            log.warning("button.beep: printer profile %s has no buzzer pulse; no beep", slot.config.profile)
             return None
 
         def beep() -> None:
             try:
-                with self.printer_lock:
-                    self.printer.print_job(BUZZER_PULSE)
+                with slot.lock:
+                    slot.printer.print_job(BUZZER_PULSE)
             except PrinterError as exc:
                 log.warning("beep: %s", exc)
 
@@ -273,36 +207,49 @@ class Daemon:
                 job.id,
                 " (may print twice)" if job.record.possible_duplicate else "",
             )
-        self.renderer = paper_renderer(self.config)  # atlas, glyph set and device chosen once
+        self.prune()
+        self.artist.renderer({})  # the config's own renderer, warm for the first job
         self._start_booth()
         self._optional("snap socket", lambda: SnapServer(self.spool.root, self.booth_press))
         inbox = Inbox(self.config.inbox.path, self.spool, self.config.inbox.settle, on_job=self.wake)
         self.parts.append(inbox)
-        self.workers = [
-            threading.Thread(target=loop, name=loop.__name__, daemon=True)
-            for loop in (self.render_loop, self.print_loop, self.monitor_loop)
-        ]
+        self.workers = [threading.Thread(target=self.render_loop, name="render", daemon=True), *self.pool.threads]
         inbox.start()
-        for worker in self.workers:
-            worker.start()
-        log.info("printd running: inbox %s, spool %s, printer %s", inbox.path, self.spool.root, self.printer.uri)
+        self.workers[0].start()
+        self.pool.start()
+        log.info(
+            "printd running: inbox %s, spool %s, printers %s",
+            inbox.path,
+            self.spool.root,
+            ", ".join(f"{p.name} ({p.uri})" for p in self.config.pool),
+        )
+
+    def prune(self) -> None:
+        keep = self.config.spool.keep
+        removed = self.spool.prune(keep.days, keep.jobs, keep.megabytes)
+        if removed:
+            log.info("retention: removed %d old job(s) from done/ and failed/", len(removed))
 
     def serve(self) -> None:
         notify("READY=1")
         watchdog_interval = int(os.environ.get("WATCHDOG_USEC", "0")) / 2e6 or 5.0
+        next_prune = time.monotonic() + PRUNE_EVERY
         while not self.stopping.wait(min(watchdog_interval, 2.0)):
             if all(w.is_alive() for w in self.workers):
                 notify("WATCHDOG=1")  # healthy: every worker alive
             self.write_status()
+            if time.monotonic() >= next_prune:
+                self.prune()
+                next_prune = time.monotonic() + PRUNE_EVERY
 
     def stop(self) -> None:
         notify("STOPPING=1")
         self.stopping.set()
-        self.retry_now.set()
         for part in reversed(self.parts):
             part.close()
-        for worker in self.workers:
-            worker.join(timeout=self.config.printer.timeout + 5)
+        self.pool.stop(timeout=max(p.timeout for p in self.config.pool) + 5)
+        for worker in self.workers[:1]:
+            worker.join(timeout=10)
         self._requeue_stranded()
         log.info("printd stopped")
 
@@ -341,29 +288,3 @@ def log_formatter() -> logging.Formatter:
     if os.environ.get("JOURNAL_STREAM"):
         return JournalFormatter()
     return logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def status_report(spool: Spool, last: int = 10) -> dict[str, object]:
-    """One object for `printd status --json`: printer state and the jobs."""
-    state_file = Path(spool.root) / STATUS_FILE
-    printer, booth = "no daemon running", "off"
-    if spool.daemon_running() and state_file.exists():
-        try:
-            state = json.loads(state_file.read_text())
-            printer, booth = state.get("printer", "unknown"), state.get("booth", "off")
-        except ValueError:
-            printer = "unknown"
-    jobs = []
-    for state in (JobState.ACTIVE, JobState.QUEUED, JobState.DONE, JobState.FAILED):
-        found = spool.jobs(state)
-        if state in (JobState.DONE, JobState.FAILED):
-            found = found[-last:]
-        for job in found:
-            entry: dict[str, object] = {"id": job.id, "state": state.value, "source": job.record.source}
-            entry["name"] = job.record.name
-            if state is JobState.FAILED:
-                entry["error"] = job.record.error
-            if job.record.possible_duplicate:
-                entry["possible_duplicate"] = True
-            jobs.append(entry)
-    return {"printer": printer, "booth": booth, "daemon": spool.daemon_running(), "jobs": jobs}

@@ -45,3 +45,7 @@ class PaperOut(PrinterError):
 
 class PrinterTimeout(PrinterError):
     pass
+
+
+class PrinterLost(PrinterError):
+    """The printer went away after the job started: it may have printed nothing, part or all."""

@@ -22,7 +22,7 @@ from enum import Enum
 from pathlib import Path
 from typing import IO, Any
 
-from .artwork import atomic_write
+from .atomic import atomic_write
 
 
 class JobState(Enum):
@@ -47,6 +47,9 @@ class JobRecord:
     possible_duplicate: bool = False
     error: str | None = None
     history: list[str] = field(default_factory=list)
+    # What was asked: art settings over the config's (artwork.ART_FLAGS), and a printer by name.
+    art: dict[str, Any] = field(default_factory=dict)
+    pin: str | None = None
 
 
 @dataclass
@@ -69,9 +72,11 @@ def _safe(name: str) -> str:
 
 
 class Spool:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, create: bool = True):
+        """`create`: make the state folders (the daemon); clients that only read create nothing, so
+        a folder is never owned by whoever happened to ask first."""
         self.root = Path(root)
-        for folder in ("tmp", *(s.value for s in JobState)):
+        for folder in ("tmp", *(s.value for s in JobState)) if create else ():
             (self.root / folder).mkdir(parents=True, exist_ok=True)
         self._lock_file: IO[str] | None = None
 
@@ -110,12 +115,20 @@ class Spool:
             return False
 
     # --- intake ---------------------------------------------------------------------------
-    def submit(self, source_file: Path, source: str, move: bool = False) -> Job:
+    def submit(
+        self,
+        source_file: Path,
+        source: str,
+        move: bool = False,
+        art: dict[str, Any] | None = None,
+        pin: str | None = None,
+    ) -> Job:
         """Put a file into the queue: build the job in tmp/, then one rename makes it queued.
 
-        `move` takes the file itself (the inbox: a rename when on the same filesystem).
+        `move` takes the file itself (the inbox: a rename when on the same filesystem); `art` and
+        `pin` are what the submitter asked for, kept in the record so the job renders as asked.
         """
-        job = self._new_job(source_file.name, source)
+        job = self._new_job(source_file.name, source, art, pin)
         if move:
             try:
                 os.rename(source_file, job.original)
@@ -126,9 +139,9 @@ class Spool:
             shutil.copyfile(source_file, job.original)
         return self._enqueue(job)
 
-    def add(self, data: bytes, name: str, source: str) -> Job:
+    def add(self, data: bytes, name: str, source: str, art: dict[str, Any] | None = None) -> Job:
         """Queue bytes made here (a camera frame) as a job named `name`."""
-        job = self._new_job(name, source)
+        job = self._new_job(name, source, art)
         job.original.write_bytes(data)
         return self._enqueue(job)
 
@@ -147,12 +160,13 @@ class Spool:
             os.rename(path, tmp / ("original" + (path.suffix.lower() if path.is_file() else "")))
         return self.fail(job, reason)
 
-    def _new_job(self, name: str, source: str) -> Job:
+    def _new_job(self, name: str, source: str, art: dict[str, Any] | None = None, pin: str | None = None) -> Job:
         """A fresh job folder in tmp/; its ID sorts by arrival time."""
         job_id = f"{time.time_ns():020d}-{source}-{_safe(name)}"
         folder = self.root / "tmp" / job_id
         folder.mkdir()
-        return Job(JobState.QUEUED, folder, JobRecord(id=job_id, source=source, name=name, received_at=time.time()))
+        record = JobRecord(id=job_id, source=source, name=name, received_at=time.time(), art=dict(art or {}), pin=pin)
+        return Job(JobState.QUEUED, folder, record)
 
     # --- life of a job ----------------------------------------------------------------------
     def save(self, job: Job) -> None:
@@ -203,6 +217,28 @@ class Spool:
             shutil.rmtree(leftover, ignore_errors=True)
         return recovered
 
+    def prune(self, days: float, jobs: int, megabytes: float) -> list[str]:
+        """Retention: done/ and failed/ lose their oldest jobs until none is older than `days`, at
+        most `jobs` are kept and they hold at most `megabytes`. The IDs of the jobs removed."""
+        kept = [f for state in (JobState.DONE, JobState.FAILED) for f in self.folder(state).iterdir() if f.is_dir()]
+        kept.sort(key=lambda f: f.name)  # IDs sort by arrival
+        sizes = {f: sum(p.stat().st_size for p in f.iterdir() if p.is_file()) for f in kept}
+        total = sum(sizes.values())
+        oldest_allowed = time.time_ns() - int(days * 86400e9)
+        removed = []
+        for folder in kept:
+            arrived = int(folder.name.split("-", 1)[0]) if folder.name[:20].isdigit() else 0
+            if arrived >= oldest_allowed and len(kept) - len(removed) <= jobs and total <= megabytes * 1e6:
+                break
+            shutil.rmtree(folder, ignore_errors=True)
+            total -= sizes[folder]
+            removed.append(folder.name)
+        return removed
+
+    def size(self) -> int:
+        """Bytes held in the spool's job folders."""
+        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+
     def load(self, folder: Path, state: JobState) -> Job:
         try:
             data: dict[str, Any] = json.loads((folder / "job.json").read_text())
@@ -212,6 +248,8 @@ class Spool:
         return Job(state, folder, record)
 
     def jobs(self, state: JobState) -> list[Job]:
+        if not self.folder(state).is_dir():
+            return []
         return [self.load(f, state) for f in sorted(self.folder(state).iterdir()) if f.is_dir()]
 
     def find(self, job_id: str) -> Job | None:

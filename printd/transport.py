@@ -17,19 +17,19 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import usb.core
-from escpos.exceptions import DeviceNotFoundError
-from escpos.printer import File, Network, Serial, Usb
 
 from .errors import (
     CoverOpen,
     PaperOut,
     PrinterError,
+    PrinterLost,
     PrinterNotFound,
     PrinterOffline,
     PrinterPermissionDenied,
     PrinterTimeout,
     UsageError,
 )
+from .escpos_lib import DeviceNotFoundError, File, Network, Serial, Usb
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,9 @@ def parse_uri(uri: str) -> PrinterAddress:
     raise UsageError(f"{uri}: unknown printer URI (use usb://VID:PID, tcp://HOST[:PORT], serial:///dev/…, file:///…)")
 
 
+SERIAL_POLL = 0.05  # seconds one serial read waits before the status loop looks again
+
+
 class Connection:
     """An open printer: raw writes and status reads, every one bounded by the timeout."""
 
@@ -152,6 +155,10 @@ class Connection:
                 printer.device.default_timeout = int(self.timeout * 1000)
             elif a.scheme == "serial":
                 printer.device.write_timeout = self.timeout
+                # python-escpos reads 16 bytes at a time: with the whole timeout as the read
+                # timeout, every 1-byte status answer cost that timeout. Short reads, polled
+                # until the status deadline, answer as soon as the printer does.
+                printer.device.timeout = SERIAL_POLL
         except DeviceNotFoundError as exc:
             raise self._not_found(exc) from exc
         except usb.core.NoBackendError as exc:
@@ -216,13 +223,15 @@ class Connection:
         return None
 
     def status(self) -> PrinterStatus:
-        """Ask DLE EOT 1, 2, 4; silence is reported as such, never taken for 'OK'."""
+        """Ask DLE EOT 1, 2, 4; silence is reported as such, never taken for 'OK'. One deadline for
+        all three answers: a silent serial printer costs one timeout, not three."""
         if not self.address.can_answer:
             return PrinterStatus(answered=False)
         answers = []
+        deadline = time.monotonic() + self.timeout
         for n in (1, 2, 4):
             self.write(DLE_EOT + bytes([n]))
-            byte = self._read_byte(time.monotonic() + self.timeout)
+            byte = self._read_byte(deadline)
             if byte is None:
                 return PrinterStatus(answered=False)
             answers.append(byte)
@@ -278,12 +287,20 @@ class Printer:
         return self._require_ready(self.status())
 
     def print_job(self, job: bytes, copies: int = 1) -> PrinterStatus:
-        """Check the printer is ready, then send the job `copies` times."""
+        """Check the printer is ready, send the job `copies` times, then ask again on the same
+        connection: a printer answers a status query only after the bytes before it, so an answer
+        proves the link held to the end (a printer that hung up mid-job took the bytes into socket
+        buffers and printed nothing). Failing after the first byte raises PrinterLost."""
         conn = self.connect()
         try:
             status = self._require_ready(conn.status())
-            for _ in range(copies):
-                conn.write(job)
+            try:
+                for _ in range(copies):
+                    conn.write(job)
+                if self.address.can_answer:
+                    self._require_ready(conn.status())
+            except PrinterError as exc:
+                raise PrinterLost(f"{exc} (during the job: it may not have printed, or only in part)") from exc
             return status
         finally:
             conn.close()

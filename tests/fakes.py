@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -21,6 +21,7 @@ import usb.core
 from printd.receipt import CODE_PAGE_PC437, DEFAULT_LINE_SPACING, ESC, GS, INIT, LF, MODE_OFF, MODE_ON
 
 DLE_EOT = b"\x10\x04"
+CUT_FULL, CUT_PARTIAL = GS + b"V\x00", GS + b"V\x01"
 # Real answers of a TM-T88 to DLE EOT 1, 2, 4 in each state (fixed bits 0x12 set).
 ANSWERS = {
     "online": {1: 0x16, 2: 0x12, 4: 0x12},
@@ -38,13 +39,25 @@ class PrinterModel:
     received: bytearray = field(default_factory=bytearray)
     lock: threading.Lock = field(default_factory=threading.Lock)
     job_started: list[float] = field(default_factory=list)  # time.monotonic() of each ESC @ received
+    print_seconds: float = 0.0  # how long a job takes: the answer to a query after its cut waits so long
+    # Called with the number of jobs printed once the host has had its answer after a job (the
+    # moment a test may, say, run the paper out between two jobs).
+    after_job: Callable[[int], None] | None = None
+    printed: int = 0
+    hang_up_after_job: int | None = None  # that job's bytes are taken, but its answer never comes (once)
+    _cut_pending: bool = False
 
     def feed(self, data: bytes) -> bytes:
         """Take bytes from the host; return what the printer answers."""
         reply = bytearray()
+        finished = False
         with self.lock:
             if INIT in data:
                 self.job_started.append(time.monotonic())
+            if CUT_FULL in data or CUT_PARTIAL in data:
+                self._cut_pending = True
+                if self.print_seconds:
+                    time.sleep(self.print_seconds)
             self.received += data
             while True:
                 i = self.received.find(DLE_EOT)
@@ -52,8 +65,17 @@ class PrinterModel:
                     break
                 n = self.received[i + 2]
                 del self.received[i : i + 3]
+                if self._cut_pending and self.hang_up_after_job == self.printed + 1:
+                    self.hang_up_after_job, self._cut_pending = None, False
+                    continue  # as if the cable came out just after the job reached the buffers
                 if self.state != "silent":
                     reply.append(ANSWERS[self.state][n])
+                if n == 4 and self._cut_pending:  # the last answer after a job
+                    self._cut_pending = False
+                    self.printed += 1
+                    finished = True
+        if finished and self.after_job is not None:
+            self.after_job(self.printed)
         return bytes(reply)
 
     def jobs(self, expect: int = 0, timeout: float = 5.0) -> list[bytes]:
