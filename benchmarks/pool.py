@@ -2,7 +2,7 @@
 jobs per minute with one printer and with two, and how soon a paper-out on one printer moves its
 next job to the other.
 
-    python benchmarks/pool.py [--jobs 12] [--print-seconds 2]
+    python3 -m benchmarks.pool [--jobs 12] [--print-seconds 2]   (from the repository root)
 """
 
 from __future__ import annotations

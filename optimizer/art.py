@@ -60,9 +60,12 @@ class Art:
         return "".join(line.decode("cp437") + "\n" for line in self.lines())
 
     def modes_text(self) -> bytes:
-        """R lines of C ASCII digits: each cell's index into mode_names (the `.modes` file)."""
+        """The `.modes` file: a header naming the modes (`modes: normal reverse …`), then R lines of
+        C ASCII digits, each cell's index into those names, so the file outlives any config."""
         assert self.modes is not None
-        return b"".join((row + ord("0")).astype(np.uint8).tobytes() + b"\n" for row in self.modes)
+        return (MODES_HEADER + " ".join(self.mode_names) + "\n").encode() + b"".join(
+            (row + ord("0")).astype(np.uint8).tobytes() + b"\n" for row in self.modes
+        )
 
     def ansi(self, base: str = "") -> str:
         """UTF-8 text with SGR escapes, so a terminal shows the modes too; reset at each line end.
@@ -94,12 +97,17 @@ class Art:
         modes: bytes | None = None,
         mode_names: tuple[str, ...] = ("normal",),
     ) -> Art:
-        """Read back an art file (and its `.modes` sidecar): the inverse of cp437()/modes_text()."""
+        """Read back an art file (and its `.modes` sidecar): the inverse of cp437()/modes_text().
+        A sidecar's header names its modes; one without (older files) indexes `mode_names`."""
         codes = _grid(data)
+        if modes is not None and modes.startswith(MODES_HEADER.encode()):
+            header, _, modes = modes.partition(b"\n")
+            mode_names = tuple(header[len(MODES_HEADER) :].decode("ascii").split())
         mode_grid = None if modes is None else _grid(modes) - ord("0")
         return cls(codes=codes, row_gap=row_gap, modes=mode_grid, mode_names=mode_names)
 
 
+MODES_HEADER = "modes: "
 CUT_LINE = 0xC4  # ─: the row between flip-book frames, where the scissors go
 
 

@@ -10,17 +10,19 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from optimizer import Animation, Art, Settings
 from optimizer.glyphs import GlyphAtlas
 
 from .atomic import atomic_write
 from .config import Config, PrinterConfig
-from .errors import ConfigError, UsageError
-from .escpos_lib import get_profile
+from .errors import UsageError
 from .job_art import check_art, settings_for
-from .receipt import PaperSettings, receipt_bytes
+from .profiles import profile
+from .receipt import PaperSettings, raster_job, receipt_bytes
 
 if TYPE_CHECKING:
     from optimizer import Renderer
@@ -28,24 +30,6 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int], None]
 
 log = logging.getLogger(__name__)
-DEFAULT_COLUMNS = 42
-
-
-def profile_data(profile: str) -> dict[str, Any]:
-    """A python-escpos printer profile's capabilities."""
-    try:
-        return dict(get_profile(profile).profile_data)
-    except Exception as exc:  # python-escpos raises its own lookup errors for unknown names
-        raise ConfigError(f"printer.profile: unknown printer profile {profile!r} ({exc})") from exc
-
-
-def profile_columns(profile: str) -> int:
-    """Font A columns of a printer profile (TM-T88: 42, TM-T20II: 48)."""
-    return int(profile_data(profile).get("fonts", {}).get("0", {}).get("columns", DEFAULT_COLUMNS))
-
-
-def profile_feature(profile: str, feature: str) -> bool:
-    return bool(profile_data(profile).get("features", {}).get(feature, False))
 
 
 class JobTooLong(UsageError):
@@ -61,12 +45,20 @@ def renderer_for(config: Config, **overrides: object) -> Renderer:
 
 def pool_columns(config: Config) -> int:
     """Columns that fit every printer of the pool (TM-T88: 42 beside a TM-T20II's 48)."""
-    return min(profile_columns(p.profile) for p in config.pool)
+    return min(profile(p.profile).columns for p in config.pool)
 
 
 def paper_for(printer: PrinterConfig) -> PaperSettings:
-    """The job-level printer settings (units, feed, cut) of one printer."""
-    return PaperSettings(motion_unit=printer.motion_unit, dpi=printer.dpi, feed=printer.feed, cut=printer.cut)
+    """The job-level printer settings (units, feed, cut, text or raster) of one printer: its
+    profile's units unless the config sets them."""
+    model = profile(printer.profile)
+    return PaperSettings(
+        motion_unit=printer.motion_unit or model.motion_unit,
+        dpi=printer.dpi or model.dpi,
+        feed=printer.feed,
+        cut=printer.cut,
+        raster=printer.mode == "raster",
+    )
 
 
 @dataclass(frozen=True)
@@ -75,13 +67,18 @@ class Printable:
 
     art: Art
     atlas: GlyphAtlas
+    raster: bool = False  # as a bit image whatever the printer's mode (send --raster)
 
-    def receipt(self, printer: PrinterConfig) -> bytes:
-        return receipt_bytes(self.art, paper_for(printer), self.atlas.cell_height)
+    def receipt(self, printer: PrinterConfig) -> list[bytes]:
+        """The job's bytes for this printer, in the parts between which its status is asked."""
+        paper = paper_for(printer)
+        if paper.raster or self.raster:
+            return raster_job(np.asarray(self.art.preview(self.atlas)) < 128, paper)
+        return [receipt_bytes(self.art, paper, self.atlas.cell_height)]
 
     def length_mm(self, printer: PrinterConfig) -> float:
         dots = self.art.rows * (self.atlas.cell_height + self.art.row_gap)
-        return dots / printer.dpi * 25.4
+        return dots / paper_for(printer).dpi * 25.4
 
 
 class Artist:
@@ -97,7 +94,7 @@ class Artist:
     def renderer(self, art: Mapping[str, object], printer: PrinterConfig | None = None) -> Renderer:
         from optimizer import Renderer
 
-        columns = profile_columns(printer.profile) if printer else pool_columns(self.config)
+        columns = profile(printer.profile).columns if printer else pool_columns(self.config)
         settings = settings_for(self.config, check_art(art), columns)
         if settings not in self._renderers:
             self._renderers[settings] = Renderer(settings)
@@ -112,12 +109,13 @@ class Artist:
         art: Mapping[str, object],
         printer: PrinterConfig | None = None,
         progress: Progress | None = None,
+        raster: bool = False,
     ) -> Printable:
         """The image (an animation prints as a flip-book), refused when longer than any printer
         it may go to allows."""
         renderer = self.renderer(art, printer)
         work = renderer.render_path(path, progress)
-        printable = Printable(work.strip(), renderer.atlas)
+        printable = Printable(work.strip(), renderer.atlas, raster)
         for target in (printer,) if printer else self.config.pool:
             length = printable.length_mm(target)
             if length > target.max_length_mm:

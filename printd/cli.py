@@ -98,6 +98,7 @@ def build_parser() -> Parser:
     p.add_argument("--printer", help="a printer's name in the config, or a URI (default: the first ready)")
     p.add_argument("--copies", type=grid_size, default=1)
     p.add_argument("--no-wait", action="store_true", help="with a daemon: queue and return the job ids")
+    p.add_argument("--raster", action="store_true", help="send the preview as a bit image (any font prints exact)")
     p.add_argument("--timeout", type=float, default=600.0, help="with a daemon: give up waiting after this (s)")
     p.set_defaults(handler=cmd_send)
 
@@ -199,7 +200,7 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
         target = dataclasses.replace(target, name=args.printer, uri=args.printer)
     printer = Printer(target.uri, target.timeout)
     artist = Artist(config)
-    printables = [artist.render(image, art, target) for image in args.images]  # all checked before printing
+    printables = [artist.render(image, art, target, raster=args.raster) for image in args.images]  # all checked first
     for image, printable in zip(args.images, printables, strict=True):
         job = printable.receipt(target)
         printer.print_job(job, copies=args.copies)
@@ -212,7 +213,11 @@ def send_through_daemon(args: argparse.Namespace, spool: Spool, art: dict[str, o
     failed or --timeout passed (exit 1: it stays queued and prints when it can)."""
     for image in args.images:
         load_image(image)  # bad input is refused here, before it reaches the queue
-    jobs = [spool.submit(image, "send", art=art, pin=pin) for image in args.images for _ in range(args.copies)]
+    jobs = [
+        spool.submit(image, "send", art=art, pin=pin, raster=args.raster)
+        for image in args.images
+        for _ in range(args.copies)
+    ]
     if args.no_wait:
         for job in jobs:
             sys.stdout.write(job.id + "\n")

@@ -31,8 +31,9 @@ class PrinterConfig:
     timeout: float = 10.0  # seconds for any one open, write or status answer
     cut: str = "partial"  # full, partial or none
     feed: int = 4  # lines fed after the art so it clears the cutter
-    motion_unit: int = 360  # vertical motion units per inch of `ESC 3 n` (TM-T88: 1/360 inch)
-    dpi: int = 180  # vertical dots per inch of the print head's line pitch (Font A rows)
+    motion_unit: int | None = None  # units per inch of `ESC 3 n`; None: the profile's (TM-T88: 360)
+    dpi: int | None = None  # dots per inch down the paper; None: the profile's (TM-T88: 180, TM-T20II: 203)
+    mode: str = "text"  # text: CP437 bytes in the printer's font; raster: the preview as a bit image
     status_interval: float = 5.0  # seconds between status checks while the booth is on or the printer has a problem
     max_length_mm: float = 1500.0  # a job longer than this is refused with its length (a 100-frame GIF: metres)
 
@@ -296,11 +297,13 @@ def _check(config: Config, problems: list[str]) -> None:
         problem("art.font", f"no such font file: {art.font}")
     for index, printer in enumerate(config.pool):
         where = f"printers[{index}]" if config.printers else "printer"
+        if printer.mode not in ("text", "raster"):
+            problem(f"{where}.mode", f"must be text or raster, not {printer.mode!r}")
         if printer.cut not in ("full", "partial", "none"):
             problem(f"{where}.cut", f"must be full, partial or none, not {printer.cut!r}")
         for key, (low, high) in RANGES.items():
             value = getattr(printer, key)
-            if not low <= value <= high:
+            if value is not None and not low <= value <= high:
                 problem(f"{where}.{key}", f"must be {low:g}–{high:g}, not {value:g}")
     spool = config.spool
     if not 0 < spool.retry_min <= spool.retry_max:

@@ -19,13 +19,14 @@ from typing import Any, ClassVar, Protocol
 
 from optimizer import BadImageError
 
-from .artwork import ArtFiles, Artist, profile_feature
+from .artwork import ArtFiles, Artist
 from .atomic import atomic_write
 from .booth import Booth
 from .config import Config
 from .errors import PrinterError, UsageError
 from .escpos_lib import CD_KICK_2
 from .pool import PrinterPool, PrintItem
+from .profiles import profile
 from .sources.button import FeedbackLed, GpioButton, KeyTrigger, SnapServer, TriggerUnavailable
 from .sources.camera import Camera, CameraError
 from .sources.inbox import Inbox
@@ -99,7 +100,7 @@ class Daemon:
             try:
                 if job.record.pin and pin is None:
                     raise UsageError(f"no printer named {job.record.pin!r} in the config")
-                printable = self.artist.render(job.original, job.record.art, pin)
+                printable = self.artist.render(job.original, job.record.art, pin, raster=job.record.raster)
             except Exception as exc:  # never die on one job: its input or its settings fail it
                 if isinstance(exc, BadImageError | UsageError | ValueError):
                     reason = str(exc).replace(str(job.original), job.record.name)
@@ -179,7 +180,7 @@ class Daemon:
         if not self.config.button.beep:
             return None
         slot = self.pool.slots[0]  # the booth's own printer: the first of the pool
-        if not profile_feature(slot.config.profile, "pulseStandard"):
+        if "pulseStandard" not in profile(slot.config.profile).features:
             log.warning("button.beep: printer profile %s has no buzzer pulse; no beep", slot.config.profile)
             return None
 

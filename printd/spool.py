@@ -50,6 +50,7 @@ class JobRecord:
     # What was asked: art settings over the config's (artwork.ART_FLAGS), and a printer by name.
     art: dict[str, Any] = field(default_factory=dict)
     pin: str | None = None
+    raster: bool = False  # print as a bit image (send --raster)
 
 
 @dataclass
@@ -122,6 +123,7 @@ class Spool:
         move: bool = False,
         art: dict[str, Any] | None = None,
         pin: str | None = None,
+        raster: bool = False,
     ) -> Job:
         """Put a file into the queue: build the job in tmp/, then one rename makes it queued.
 
@@ -129,6 +131,7 @@ class Spool:
         `pin` are what the submitter asked for, kept in the record so the job renders as asked.
         """
         job = self._new_job(source_file.name, source, art, pin)
+        job.record.raster = raster
         if move:
             try:
                 os.rename(source_file, job.original)

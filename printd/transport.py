@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -286,17 +287,22 @@ class Printer:
         """The printer's status, raising its problem if it has one."""
         return self._require_ready(self.status())
 
-    def print_job(self, job: bytes, copies: int = 1) -> PrinterStatus:
+    def print_job(self, job: bytes | Sequence[bytes], copies: int = 1) -> PrinterStatus:
         """Check the printer is ready, send the job `copies` times, then ask again on the same
         connection: a printer answers a status query only after the bytes before it, so an answer
         proves the link held to the end (a printer that hung up mid-job took the bytes into socket
-        buffers and printed nothing). Failing after the first byte raises PrinterLost."""
+        buffers and printed nothing). A job in parts (a raster image's bands) is asked about
+        between parts too. Failing after the first byte raises PrinterLost."""
+        parts = [job] if isinstance(job, bytes) else list(job)
         conn = self.connect()
         try:
             status = self._require_ready(conn.status())
             try:
                 for _ in range(copies):
-                    conn.write(job)
+                    for index, part in enumerate(parts):
+                        if index and self.address.can_answer:
+                            self._require_ready(conn.status())
+                        conn.write(part)
                 if self.address.can_answer:
                     self._require_ready(conn.status())
             except PrinterError as exc:

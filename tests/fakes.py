@@ -22,6 +22,7 @@ from printd.receipt import CODE_PAGE_PC437, DEFAULT_LINE_SPACING, ESC, GS, INIT,
 
 DLE_EOT = b"\x10\x04"
 CUT_FULL, CUT_PARTIAL = GS + b"V\x00", GS + b"V\x01"
+RASTER = GS + b"v0\x00"
 # Real answers of a TM-T88 to DLE EOT 1, 2, 4 in each state (fixed bits 0x12 set).
 ANSWERS = {
     "online": {1: 0x16, 2: 0x12, 4: 0x12},
@@ -46,6 +47,7 @@ class PrinterModel:
     printed: int = 0
     hang_up_after_job: int | None = None  # that job's bytes are taken, but its answer never comes (once)
     _cut_pending: bool = False
+    _scanned: int = 0  # received bytes read as commands so far
 
     def feed(self, data: bytes) -> bytes:
         """Take bytes from the host; return what the printer answers."""
@@ -59,10 +61,7 @@ class PrinterModel:
                 if self.print_seconds:
                     time.sleep(self.print_seconds)
             self.received += data
-            while True:
-                i = self.received.find(DLE_EOT)
-                if i < 0 or i + 2 >= len(self.received):
-                    break
+            while (i := self._next_query()) is not None:
                 n = self.received[i + 2]
                 del self.received[i : i + 3]
                 if self._cut_pending and self.hang_up_after_job == self.printed + 1:
@@ -77,6 +76,26 @@ class PrinterModel:
         if finished and self.after_job is not None:
             self.after_job(self.printed)
         return bytes(reply)
+
+    def _next_query(self) -> int | None:
+        """Where the next whole DLE EOT n is, reading commands in order as a printer does: the
+        data of a `GS v 0` image is dots, never commands, whatever its bytes happen to be."""
+        data, i = self.received, self._scanned
+        while i < len(data):
+            if data[i : i + 4] == RASTER:
+                if i + 8 > len(data):
+                    break
+                size = int.from_bytes(data[i + 4 : i + 6], "little") * int.from_bytes(data[i + 6 : i + 8], "little")
+                if i + 8 + size > len(data):
+                    break
+                i += 8 + size
+            elif data[i : i + 2] == DLE_EOT:
+                self._scanned = i
+                return i if i + 2 < len(data) else None
+            else:
+                i += 1
+        self._scanned = i
+        return None
 
     def jobs(self, expect: int = 0, timeout: float = 5.0) -> list[bytes]:
         """Received data split into jobs (each starts with ESC @), once `expect` of them are whole."""

@@ -4,16 +4,19 @@ transport, and a printer that is not ready is reported as such, never taken for 
 from __future__ import annotations
 
 import errno
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from optimizer import Art
 from printd.cli import main
 from printd.errors import PaperOut, PrinterNotFound, PrinterPermissionDenied, PrinterTimeout
 from printd.receipt import PaperSettings, encode_line, receipt_bytes
 from printd.transport import Printer, parse_status, parse_uri
+from tests.conftest import write_photo
 from tests.fakes import EpsonUsbBackend, NetworkPrinter, PrinterModel, SerialPrinter, decode_rows
 
 
@@ -36,7 +39,7 @@ def assert_job_is_the_art(job: bytes, text: bytes, modes: bytes | None) -> None:
     names = ("normal", "reverse", "emphasized")
     rows = decode_rows(job)
     lines = text.rstrip(b"\n").split(b"\n")
-    mode_lines = modes.rstrip(b"\n").split(b"\n") if modes else [b"0" * len(line) for line in lines]
+    mode_lines = modes.rstrip(b"\n").split(b"\n")[1:] if modes else [b"0" * len(line) for line in lines]
     assert [r for r, _ in rows] == lines
     assert [m for _, m in rows] == [[names[d - 48] for d in line] for line in mode_lines]
 
@@ -179,3 +182,45 @@ def test_usb_timeout_maps_to_printer_timeout() -> None:
     conn.address, conn.timeout = parse_uri("usb://04b8:0202"), 1.0
     err = usb.core.USBError("Operation timed out", errno.ETIMEDOUT, errno.ETIMEDOUT)
     assert isinstance(conn._usb_error(err), PrinterTimeout)
+
+
+def decode_raster(job: bytes) -> np.ndarray:
+    """The dots of every `GS v 0` band in a job, stacked: what the printer prints."""
+    bands, i = [], 0
+    while (i := job.find(b"\x1dv0\x00", i)) >= 0:
+        width = int.from_bytes(job[i + 4 : i + 6], "little")
+        height = int.from_bytes(job[i + 6 : i + 8], "little")
+        data = np.frombuffer(job[i + 8 : i + 8 + width * height], np.uint8).reshape(height, width)
+        bands.append(np.unpackbits(data, axis=1))
+        i += 8 + width * height
+    return np.concatenate(bands)
+
+
+def test_raster_job_is_the_preview_dot_for_dot(tmp_path, fast_config, network_printer) -> None:
+    img = tmp_path / "p.png"
+    write_photo(img, (504, 630))
+    preview = tmp_path / "preview.png"
+    assert main(["render", str(img), "-o", str(tmp_path / "a.txt"), "--preview", str(preview),
+                 "--columns", "42", "--rows", "21", "--config", str(fast_config)]) == 0  # fmt: skip
+    started = time.monotonic()
+    assert main(["send", str(img), "--raster", "--columns", "42", "--rows", "21",
+                 "--printer", network_printer.uri, "--config", str(fast_config)]) == 0  # fmt: skip
+    [job] = network_printer.model.jobs(expect=1)
+    dots = decode_raster(job)
+    expected = np.asarray(Image.open(preview)) < 128
+    np.testing.assert_array_equal(dots[:, : expected.shape[1]], expected)
+    assert not dots[:, expected.shape[1] :].any()
+    assert len(job) <= 45_000, len(job)
+    assert job.count(b"\x1dv0") == 3  # 630 dot rows in bands of 240: status asked between them
+    assert time.monotonic() - started < 30  # render included; the bytes themselves take milliseconds
+
+
+def test_a_203_dpi_printer_gets_48_columns_and_a_30_dot_pitch() -> None:
+    from printd.artwork import paper_for
+    from printd.config import PrinterConfig
+    from printd.profiles import profile
+
+    t20 = profile("TM-T20III")
+    assert (t20.columns, t20.dpi, t20.dots) == (48, 203, 576)
+    assert paper_for(PrinterConfig(profile="TM-T20III")).line_spacing(30) == b"\x1b3\x1e"  # 30/203 inch
+    assert paper_for(PrinterConfig(profile="TM-T88VI")).line_spacing(30) == b"\x1b2"

@@ -11,14 +11,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from optimizer import Art
 from optimizer.glyphs import PRINTABLE
 from printd.cli import main
 
 
 def read_grid(path: Path) -> list[bytes]:
+    """The rows of an art or `.modes` file (past the `.modes` header that names the modes)."""
     data = path.read_bytes()
     assert data.endswith(b"\n")
-    return data[:-1].split(b"\n")
+    rows = data[:-1].split(b"\n")
+    if rows[0].startswith(b"modes: "):
+        assert rows[0] == b"modes: normal reverse emphasized"
+        rows = rows[1:]
+    return rows
 
 
 def test_render_end_to_end_writes_every_form(tmp_path: Path, photo: Path, fast_config: Path) -> None:
@@ -181,3 +187,12 @@ def test_absurd_grid_is_refused(
     assert exit_info.value.code == 2
     assert len(err.splitlines()) == 1 and flag[0] in err
     assert not out.exists()
+
+
+def test_a_modes_file_names_its_modes_so_it_outlives_the_config() -> None:
+    codes = np.array([[0x41, 0x42]], np.uint8)
+    art = Art(codes, 6, np.array([[0, 1]], np.uint8), ("normal", "underline2"))
+    again = Art.from_text(art.cp437(), modes=art.modes_text(), mode_names=("normal", "reverse"))
+    assert again.mode_names == ("normal", "underline2") and again.modes.tolist() == [[0, 1]]
+    old = Art.from_text(art.cp437(), modes=b"01\n", mode_names=("normal", "reverse"))  # no header: as before
+    assert old.mode_names == ("normal", "reverse")
