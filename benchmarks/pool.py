@@ -25,7 +25,7 @@ def run_batch(printers: dict[str, NetworkPrinter], jobs: int) -> float:
     """Seconds from the first file dropped to the last job printed."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        config = pool_config(root, {name: p.uri for name, p in printers.items()})
+        config = pool_config(root, {name: p.uri for name, p in printers.items()}, timeout=10)
         (root / "inbox").mkdir()
         proc = subprocess.Popen([sys.executable, "-m", "printd", "run", "--config", str(config)])
         try:

@@ -98,6 +98,7 @@ def build_parser() -> Parser:
     p.add_argument("--printer", help="a printer's name in the config, or a URI (default: the first ready)")
     p.add_argument("--copies", type=grid_size, default=1)
     p.add_argument("--no-wait", action="store_true", help="with a daemon: queue and return the job ids")
+    p.add_argument("--mqtt", action="store_true", help="publish to the fleet on the broker (mqtt.url): any node prints")
     p.add_argument("--raster", action="store_true", help="send the preview as a bit image (any font prints exact)")
     p.add_argument("--timeout", type=float, default=600.0, help="with a daemon: give up waiting after this (s)")
     p.set_defaults(handler=cmd_send)
@@ -188,6 +189,16 @@ def cmd_glyphs(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_send(args: argparse.Namespace, config: Config) -> int:
     art = check_art(art_flags(args))  # refused here, with a daemon or without
+    if args.mqtt:
+        from .mqtt import publish_picture
+
+        for image in args.images:
+            load_image(image)  # bad input is refused here, before it reaches the fleet
+        for image in args.images:
+            for _ in range(args.copies):
+                publish_picture(config, image, art)
+            log.info("%s: published to the fleet on %s", image, config.mqtt.url)
+        return 0
     named = config.printer_named(args.printer) if args.printer else None
     spool = Spool(config.spool.path, create=False)
     if spool.daemon_running() and (args.printer is None or named is not None):
@@ -298,6 +309,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
     from .artwork import paper_for, renderer_for
+    from .profiles import profile
     from .receipt import encode_job
     from .testpage import testpage_lines
     from .transport import Printer
@@ -307,7 +319,8 @@ def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
         target = dataclasses.replace(config.pool[0], name=args.printer, uri=args.printer)
     renderer = renderer_for(config)
     pitch = renderer.atlas.cell_height + renderer.settings.row_gap
-    Printer(target.uri, target.timeout).print_job(encode_job(testpage_lines(renderer), pitch, paper_for(target)))
+    lines = testpage_lines(renderer, profile(target.profile).columns)
+    Printer(target.uri, target.timeout).print_job(encode_job(lines, pitch, paper_for(target)))
     log.info("test page printed on %s", target.name)
     return 0
 

@@ -62,6 +62,43 @@ class InboxConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The guest page and its API, served by the daemon (docs/architecture.md §9)."""
+
+    enabled: bool = False
+    listen: str = "0.0.0.0:8437"  # HOST:PORT
+    admin_token: str | None = None  # the host view's actions need it; None: no host actions
+    max_upload_mb: float = 25.0
+    per_client_per_minute: int = 6  # uploads (previews and prints) one client may make a minute
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "0.0.0.0", int(port)
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """A node of a fleet on an MQTT broker (docs/architecture.md §10); off while url is None."""
+
+    url: str | None = None  # mqtt://HOST[:1883] or mqtts://HOST[:8883]
+    node: str = "booth1"  # this node's name in the topics
+    username: str | None = None
+    password: str | None = None
+    topic_prefix: str = "printd"
+    keepalive: int = 30  # seconds: the broker announces the node offline within 1.5 of these
+    discovery: bool = True  # Home Assistant MQTT discovery (sensors per printer, a job counter, snap)
+
+    @property
+    def address(self) -> tuple[str, int, bool]:
+        """(host, port, tls) from the URL."""
+        scheme, _, rest = (self.url or "").partition("://")
+        host, _, port = rest.strip("/").rpartition(":") if ":" in rest else (rest.strip("/"), "", "")
+        tls = scheme == "mqtts"
+        return host, int(port) if port else (8883 if tls else 1883), tls
+
+
+@dataclass(frozen=True)
 class ArtConfig:
     columns: int | None = None  # None: the printer profile's width (TM-T88: 42, TM-T20II: 48)
     rows: int | str = "auto"  # "auto": what the photo's proportions need, capped by max_rows
@@ -145,6 +182,8 @@ class Config:
     printers: tuple[PrinterConfig, ...] = ()
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     inbox: InboxConfig = field(default_factory=InboxConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     art: ArtConfig = field(default_factory=ArtConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     button: ButtonConfig = field(default_factory=ButtonConfig)
@@ -311,6 +350,21 @@ def _check(config: Config, problems: list[str]) -> None:
     keep = spool.keep
     if keep.days <= 0 or keep.jobs < 1 or keep.megabytes <= 0:
         problem("spool.keep", "days, jobs and megabytes must all be more than 0")
+    web = config.web
+    host, _, port = web.listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        problem("web.listen", f"must be HOST:PORT, not {web.listen!r}")
+    if web.max_upload_mb <= 0 or web.per_client_per_minute < 1:
+        problem("web", "max_upload_mb must be more than 0 and per_client_per_minute 1 or more")
+    mqtt = config.mqtt
+    if mqtt.url is not None:
+        scheme, _, rest = mqtt.url.partition("://")
+        if scheme not in ("mqtt", "mqtts") or not rest.strip("/"):
+            problem("mqtt.url", f"must be mqtt://HOST[:PORT] or mqtts://HOST[:PORT], not {mqtt.url!r}")
+        if not mqtt.node or "/" in mqtt.node or "+" in mqtt.node or "#" in mqtt.node:
+            problem("mqtt.node", f"must be a name without / + #, not {mqtt.node!r}")
+        if not 2 <= mqtt.keepalive <= 3600:
+            problem("mqtt.keepalive", f"must be 2–3600 seconds, not {mqtt.keepalive}")
     if config.inbox.settle < 0:
         problem("inbox.settle", "must be 0 seconds or more")
     camera, button = config.camera, config.button

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from optimizer import BadImageError
 
@@ -32,6 +32,9 @@ from .sources.camera import Camera, CameraError
 from .sources.inbox import Inbox
 from .spool import Job, JobState, Spool
 from .status import STATUS_FILE
+
+if TYPE_CHECKING:
+    from .mqtt import Fleet
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY = 3600.0  # seconds between retention passes while running
@@ -67,6 +70,7 @@ class Daemon:
         self.stopping = threading.Event()
         self.wake = threading.Event()
         self.booth: Booth | None = None
+        self.fleet: Fleet | None = None  # the MQTT node, where mqtt.url is set
         self.pool = PrinterPool(
             config.pool,
             self.spool,
@@ -122,10 +126,14 @@ class Daemon:
         if self.booth is not None:
             self.booth.printer_changed()
         self.write_status()
+        if self.fleet is not None:
+            self.fleet.publish_state()
 
     def _job_event(self, job: Job, event: str) -> None:
         if self.booth is not None:
             self.booth.job_event(job.id, event)
+        if self.fleet is not None:
+            self.fleet.job_event(job, event)
 
     def write_status(self) -> None:
         queued = len(list(self.spool.folder(JobState.QUEUED).iterdir()))
@@ -214,6 +222,15 @@ class Daemon:
         self._optional("snap socket", lambda: SnapServer(self.spool.root, self.booth_press))
         inbox = Inbox(self.config.inbox.path, self.spool, self.config.inbox.settle, on_job=self.wake)
         self.parts.append(inbox)
+        if self.config.mqtt.url is not None:
+            from .mqtt import Fleet
+
+            self.fleet = Fleet(self.config, self.spool, self.wake.set, self.booth_press, self.pool.states)
+            self.parts.append(self.fleet)
+        if self.config.web.enabled:
+            from .web import Host, WebServer  # the web stack is loaded only where it is used
+
+            self.parts.append(WebServer(self.config, self.spool, Host(self.wake.set, self.pool.pause)))
         self.workers = [threading.Thread(target=self.render_loop, name="render", daemon=True), *self.pool.threads]
         inbox.start()
         self.workers[0].start()

@@ -39,3 +39,25 @@ def settings_for(config: Config, art: Mapping[str, object], columns: int) -> Set
     rest = {k: v for k, v in art.items() if k != "preset"}
     settings = base.settings(columns)
     return settings.replace(**rest) if rest else settings
+
+
+TEXT_FLAGS = {"preset", "color_map", "contrast", "align", "framing"}  # the rest are numbers, and dark
+
+
+def art_from_text(fields: Mapping[str, str]) -> dict[str, object]:
+    """Art settings given as text (a web form's fields, MQTT user properties), typed and checked;
+    empty values are left out."""
+    art: dict[str, object] = {}
+    for key, value in fields.items():
+        if value == "":
+            continue
+        if key == "dark":
+            art[key] = value.lower() in ("1", "true", "on", "yes")
+        elif key in TEXT_FLAGS or key not in ART_FLAGS:
+            art[key] = value  # an unknown name is refused by check_art, with the known ones
+        else:
+            try:
+                art[key] = int(value)
+            except ValueError as exc:
+                raise UsageError(f"{key} must be a whole number, not {value!r}") from exc
+    return check_art(art)

@@ -44,6 +44,7 @@ class PrinterSlot:
         self.pool = pool
         self.state = "unknown"
         self.problem: str | None = None  # what the printer last reported wrong; None when it works
+        self.paused = False  # by the host: takes no job until resumed
         self.lock = threading.Lock()  # one conversation with the printer at a time
         self.wake = threading.Event()  # stop backing off (stopping, or a status answer said it is back)
         self.thread = threading.Thread(target=self.run, name=f"printer {config.name}", daemon=True)
@@ -65,6 +66,10 @@ class PrinterSlot:
                 self.check()
                 continue
             delay = pool.spool_config.retry_min
+            if self.paused:
+                self.wake.wait(0.5)
+                self.wake.clear()
+                continue
             item = pool.take(self, timeout=0.5)
             if item is not None:
                 self.print(item)
@@ -94,20 +99,31 @@ class PrinterSlot:
             with self.lock:
                 status = self.printer.print_job(item.printable.receipt(self.config))
         except PrinterError as exc:
-            if isinstance(exc, PrinterLost):
-                job.record.possible_duplicate = True  # part of it, or all, may be on paper
+            self._back_in_line(item, exc)
+            return
+        except Exception as exc:  # not the printer's fault: this job fails, the worker goes on
+            log.exception("%s: cannot print", job.id)
             job.record.on_the_wire_at = None
-            job.record.history.append(f"{time.strftime('%FT%T')} {self.name}: {exc}")
-            pool.spool.save(job)
-            self.failed(exc)
-            pool.put(item, front=True)  # the next ready printer takes it
-            pool.job_event(job, "waiting")
-            log.warning("%s: %s not ready, job back in line: %s", job.id, self.name, exc)
+            pool.spool.fail(job, f"{job.record.name}: could not print ({exc})")
+            pool.job_event(job, "failed")
             return
         self.ok(status.describe() if status.answered else "sent (no status on this transport)")
         pool.spool.finish(job, self.name)
         pool.job_event(job, "printed")
         log.info("%s: printed on %s", job.id, self.name)
+
+    def _back_in_line(self, item: PrintItem, exc: PrinterError) -> None:
+        """The printer failed: the job goes back to the head of the line, for the next ready one."""
+        pool, job = self.pool, item.job
+        if isinstance(exc, PrinterLost):
+            job.record.possible_duplicate = True  # part of it, or all, may be on paper
+        job.record.on_the_wire_at = None
+        job.record.history.append(f"{time.strftime('%FT%T')} {self.name}: {exc}")
+        pool.spool.save(job)
+        self.failed(exc)
+        pool.put(item, front=True)
+        pool.job_event(job, "waiting")
+        log.warning("%s: %s not ready, job back in line: %s", job.id, self.name, exc)
 
     def ok(self, state: str) -> None:
         back = self.problem is not None
@@ -184,12 +200,22 @@ class PrinterPool:
     # --- state ------------------------------------------------------------------------------
     def problem(self) -> str | None:
         """None while some printer can print; else every printer's reason."""
-        if any(slot.problem is None for slot in self.slots):
+        if any(slot.problem is None and not slot.paused for slot in self.slots):
             return None
-        return "; ".join(f"{slot.name}: {slot.problem}" for slot in self.slots)
+        return "; ".join(f"{slot.name}: {'paused by the host' if slot.paused else slot.problem}" for slot in self.slots)
 
     def states(self) -> dict[str, str]:
-        return {slot.name: slot.state for slot in self.slots}
+        return {slot.name: f"paused by the host ({slot.state})" if slot.paused else slot.state for slot in self.slots}
+
+    def pause(self, name: str, paused: bool) -> bool:
+        """Pause or resume the printer `name`; False if there is none."""
+        for slot in self.slots:
+            if slot.name == name:
+                slot.paused = paused
+                slot.wake.set()
+                self.changed()
+                return True
+        return False
 
     def summary(self) -> str:
         if len(self.slots) == 1:

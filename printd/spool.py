@@ -51,6 +51,7 @@ class JobRecord:
     art: dict[str, Any] = field(default_factory=dict)
     pin: str | None = None
     raster: bool = False  # print as a bit image (send --raster)
+    fingerprint: str | None = None  # MQTT: the message's hash, to mark one delivered again
 
 
 @dataclass
@@ -124,13 +125,15 @@ class Spool:
         art: dict[str, Any] | None = None,
         pin: str | None = None,
         raster: bool = False,
+        name: str | None = None,
     ) -> Job:
         """Put a file into the queue: build the job in tmp/, then one rename makes it queued.
 
         `move` takes the file itself (the inbox: a rename when on the same filesystem); `art` and
-        `pin` are what the submitter asked for, kept in the record so the job renders as asked.
+        `pin` are what the submitter asked for, kept in the record so the job renders as asked;
+        `name`: the picture's own name where the file's is not (an upload).
         """
-        job = self._new_job(source_file.name, source, art, pin)
+        job = self._new_job(name or source_file.name, source, art, pin)
         job.record.raster = raster
         if move:
             try:
@@ -154,9 +157,9 @@ class Spool:
         self.save(job)
         return self._move(job, JobState.QUEUED)
 
-    def refuse(self, path: Path, source: str, reason: str) -> Job:
+    def refuse(self, path: Path, source: str, reason: str, name: str | None = None) -> Job:
         """A dropped thing that is not a job (a folder, an outside symlink): failed/ with the reason."""
-        job = self._new_job(path.name, source)
+        job = self._new_job(name or path.name, source)
         tmp = job.folder
         # Moved aside with the record; if it cannot be moved it stays, and the record says why.
         with contextlib.suppress(OSError):
@@ -237,6 +240,14 @@ class Spool:
             total -= sizes[folder]
             removed.append(folder.name)
         return removed
+
+    def recent(self, most: int = 2000) -> list[Job]:
+        """The last `most` jobs to arrive, in every state."""
+        folders = [
+            (f, state) for state in JobState if self.folder(state).is_dir() for f in self.folder(state).iterdir()
+        ]
+        folders.sort(key=lambda pair: pair[0].name)
+        return [self.load(folder, state) for folder, state in folders[-most:] if folder.is_dir()]
 
     def size(self) -> int:
         """Bytes held in the spool's job folders."""

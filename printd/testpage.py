@@ -12,25 +12,26 @@ from optimizer import Renderer
 Line = tuple[bytes, Sequence[str]]
 
 
-def label(text: str) -> Line:
-    data = text.encode("ascii")
-    return data, ["normal"] * len(data)
+def testpage_lines(renderer: Renderer, columns: int) -> list[Line]:
+    """The page for a printer `columns` characters wide."""
 
+    def label(text: str) -> Line:
+        data = text.encode("ascii")[:columns]  # a wrapped label would shift every row below it
+        return data, ["normal"] * len(data)
 
-def testpage_lines(renderer: Renderer) -> list[Line]:
     allowed = renderer.allowed
     lines: list[Line] = [label("printd test page"), label("")]
     for mode in renderer.settings.modes:
-        lines.append(label(f"mode: {mode}   codes 0x20-0xFF, 16 per row"))
+        lines.append(label(f"{mode}: 0x20-0xFF"))
         for high in range(2, 16):
             codes = bytes(c if allowed[c] else 0x20 for c in range(high * 16, high * 16 + 16))
             prefix = f"{high:X}x ".encode()
             lines.append((prefix + codes, ["normal"] * len(prefix) + [mode] * 16))
         lines.append(label(""))
-    lines.append(label("shades, light to dark, as the renderer ranks them"))
+    lines.append(label("light to dark, as ranked"))
     coverage = renderer.ink.mean(dim=(1, 2)).cpu().numpy()
     order = np.argsort(coverage, kind="stable")
-    picks = order[np.linspace(0, len(order) - 1, renderer.settings.columns).round().astype(int)]
+    picks = order[np.linspace(0, len(order) - 1, columns).round().astype(int)]
     names = renderer.settings.modes
     lines.append((bytes(renderer.codes[picks].tolist()), [names[m] for m in renderer.modes[picks]]))
     lines.append(label(""))

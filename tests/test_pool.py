@@ -18,12 +18,14 @@ from tests.fakes import NetworkPrinter, PrinterModel, decode_rows
 from tests.test_daemon import count, start, wait_for
 
 
-def pool_config(tmp_path: Path, uris: dict[str, str], art: str = "{columns: 6, max_rows: 4}") -> Path:
+def pool_config(
+    tmp_path: Path, uris: dict[str, str], art: str = "{columns: 6, max_rows: 4}", timeout: float = 2
+) -> Path:
     path = tmp_path / "pool.yaml"
     printers = ", ".join(f"{{name: {name}, uri: '{uri}'}}" for name, uri in uris.items())
     path.write_text(
         f"art: {art}\n"
-        "printer: {timeout: 2, status_interval: 0.5}\n"
+        f"printer: {{timeout: {timeout}, status_interval: 0.5}}\n"
         f"printers: [{printers}]\n"
         f"spool: {{path: '{tmp_path / 'spool'}', retry_min: 0.2, retry_max: 0.5}}\n"
         f"inbox: {{path: '{tmp_path / 'inbox'}', settle: 0.3}}\n"

@@ -141,6 +141,7 @@ def test_testpage_prints_every_mode(fast_config, network_printer) -> None:
     used = {mode for _, modes in rows for mode in modes}
     assert used == {"normal", "reverse", "emphasized"}
     assert any(b"\xdb" not in r and r.startswith(b"Dx ") for r, _ in rows)  # blocks banned: blank there
+    assert all(len(r) <= 42 for r, _ in rows)  # a TM-T88V's 42 columns: nothing wraps
 
 
 def test_mode_switches_only_where_the_mode_changes() -> None:
