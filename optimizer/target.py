@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -19,42 +23,94 @@ def load_image(path: Path) -> Image.Image:
     return load_frames(path, max_frames=1)[0][0]
 
 
+# What decoding may cost: a frame is kept at most MAX_SIDE on its longer side (far more than a
+# canvas needs), and the pixels decoded for all the frames kept are bounded, so that a 110 KB GIF
+# of 3000×3000 frames or a 9400×9400 JPEG cannot take gigabytes.
+MAX_SIDE = 2048
+DECODE_BUDGET = 400_000_000  # pixels decoded across all frames
+# Video containers OpenCV may read, by their first bytes: anything else that Pillow cannot open is
+# refused, not handed to FFmpeg (which reads a text file as frames of "video").
+VIDEO_MAGIC = (b"\x1aE\xdf\xa3", b"RIFF", b"OggS", b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3")
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """The file opened without following a link and without blocking (a FIFO), checked to be a
+    regular file through the descriptor itself: what was checked is what is read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BadImageError(f"{path}: a symlink, not an image") from exc
+        if exc.errno == errno.EISDIR:
+            raise BadImageError(f"{path}: is a directory, not an image") from exc
+        raise BadImageError(f"{path}: {exc.strerror or exc}") from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise BadImageError(f"{path}: {kind}, not an image")
+    if info.st_size == 0:
+        os.close(fd)
+        raise BadImageError(f"{path}: empty file (0 bytes)")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
 def load_frames(path: Path, max_frames: int = 60) -> tuple[list[Image.Image], list[float]]:
     """Every frame of an image or video (spread evenly over at most `max_frames`), with each
     frame's duration in seconds; a still image is one frame."""
     path = Path(path)
-    if path.is_dir():
-        raise BadImageError(f"{path}: is a directory, not an image")
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise BadImageError(f"{path}: {exc.strerror or exc}") from exc
-    if size == 0:
-        raise BadImageError(f"{path}: empty file (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            # Pillow only warns between 1× and 2× its pixel limit: treat that as a bomb too.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                count = getattr(img, "n_frames", 1)
-                picked = _spread(count, max_frames)
-                frames, durations = [], []
-                for index in picked:
-                    img.seek(index)
-                    img.load()
-                    frames.append(flatten(img))
-                    # Frames left out lengthen the ones kept, so the whole still plays in its time.
-                    durations.append(img.info.get("duration", 100) / 1000 * count / len(picked))
-                return frames, durations
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise BadImageError(f"{path}: refused as a decompression bomb ({exc})") from exc
-    except UnidentifiedImageError as exc:
-        video = _video_frames(path, max_frames)
-        if video is None:
-            raise BadImageError(f"{path}: not an image Pillow can read") from exc
-        return video
-    except (OSError, EOFError) as exc:
-        raise BadImageError(f"{path}: unreadable or truncated image ({exc})") from exc
+    with open_regular(path) as file:
+        try:
+            return _image_frames(file, max_frames)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise BadImageError(f"{path}: refused as a decompression bomb ({exc})") from exc
+        except UnidentifiedImageError as exc:
+            file.seek(0)
+            head = file.read(12)
+            is_video = head.startswith(VIDEO_MAGIC) or head[4:8] == b"ftyp"
+            video = _video_frames(path, max_frames) if is_video else None
+            if video is None:
+                raise BadImageError(f"{path}: not an image Pillow can read") from exc
+            return video
+        except (OSError, EOFError) as exc:
+            raise BadImageError(f"{path}: unreadable or truncated image ({exc})") from exc
+
+
+def _image_frames(file: BinaryIO, max_frames: int) -> tuple[list[Image.Image], list[float]]:
+    with warnings.catch_warnings():
+        # Pillow only warns between 1× and 2× its pixel limit: a bomb too, except for a JPEG, which
+        # is decoded at a fraction of its size (draft mode: a 108-megapixel phone photo is a photo).
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(file)
+        except Image.DecompressionBombWarning:
+            file.seek(0)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(file)
+            if img.format != "JPEG":
+                raise
+    with img:
+        count = getattr(img, "n_frames", 1)
+        picked = _spread(count, max_frames)
+        if img.format == "JPEG":
+            img.draft(img.mode, (MAX_SIDE, MAX_SIDE))
+        decoded = img.width * img.height * ((picked[-1] + 1) if count > 1 else 1)
+        if decoded > DECODE_BUDGET:
+            raise Image.DecompressionBombError(
+                f"{count} frame(s) of {img.width}×{img.height} would decode {decoded / 1e6:.0f} megapixels;"
+                f" the limit is {DECODE_BUDGET / 1e6:.0f}"
+            )
+        frames, durations = [], []
+        for index in picked:
+            img.seek(index)
+            img.load()
+            frame = flatten(img)
+            frame.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)  # kept small, decoded once
+            frames.append(frame)
+            # Frames left out lengthen the ones kept, so the whole still plays in its time.
+            durations.append(img.info.get("duration", 100) / 1000 * count / len(picked))
+        return frames, durations
 
 
 def _spread(count: int, most: int) -> list[int]:
@@ -102,8 +158,13 @@ def _video_frames(path: Path, max_frames: int) -> tuple[list[Image.Image], list[
 
 
 def flatten(img: Image.Image) -> Image.Image:
-    """Upright RGB with any transparency composited on white paper."""
+    """Upright RGB with any transparency composited on white paper; 16-bit and float greys scaled
+    to their full range (Pillow's convert would clip them to 0–255: a 16-bit PNG printed blank)."""
     img = ImageOps.exif_transpose(img)
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        values = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or values.max() > 255 else 255.0
+        return Image.fromarray(np.clip(values / top * 255 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

@@ -7,6 +7,7 @@ failures put it back in line for the next ready printer (printd/pool.py).
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from optimizer import BadImageError
 
-from .artwork import ArtFiles, Artist
+from .artwork import ArtFiles, Artist, Printable
 from .atomic import atomic_write
 from .booth import Booth
 from .config import Config
@@ -37,8 +38,13 @@ if TYPE_CHECKING:
     from .mqtt import Fleet
 
 log = logging.getLogger(__name__)
+DISK_FULL_WAIT = 10.0  # seconds before a job that met a full disk is tried again
 PRUNE_EVERY = 3600.0  # seconds between retention passes while running
 BUZZER_PULSE = CD_KICK_2  # Epson's buzzer option hangs on the drawer-kick port: ESC p pulses it
+
+
+class Stopping(Exception):
+    """The daemon is stopping: the render in progress is dropped and its job goes back to the queue."""
 
 
 class Closable(Protocol):
@@ -100,26 +106,50 @@ class Daemon:
                 self.wake.wait(0.5)
                 self.wake.clear()
                 continue
-            pin = self.config.printer_named(job.record.pin) if job.record.pin else None
             try:
-                if job.record.pin and pin is None:
-                    raise UsageError(f"no printer named {job.record.pin!r} in the config")
-                printable = self.artist.render(job.original, job.record.art, pin, raster=job.record.raster)
-            except Exception as exc:  # never die on one job: its input or its settings fail it
-                if isinstance(exc, BadImageError | UsageError | ValueError):
-                    reason = str(exc).replace(str(job.original), job.record.name)
-                else:
-                    log.exception("%s: render failed", job.id)
-                    reason = f"{job.record.name}: could not render ({exc})"
-                self.spool.fail(job, reason)
-                log.warning("%s: failed: %s", job.id, reason)
-                self._job_event(job, "failed")
+                printable = self._render(job)
+            except Stopping:
+                self.spool.requeue(job, "daemon stopping")
+                return
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    self._fail(job, exc)
+                    continue
+                # A full disk is a state: the job waits in the queue until there is room again.
+                log.warning("%s: disk full; back in the queue, retrying in %g s", job.id, DISK_FULL_WAIT)
+                self.spool.requeue(job, "disk full")
+                self.stopping.wait(DISK_FULL_WAIT)
                 continue
-            ArtFiles(text=job.folder / "art.txt", preview=job.folder / "preview.png").write(
-                printable.art, printable.atlas
-            )
+            except Exception as exc:  # never die on one job: its input or its settings fail it
+                self._fail(job, exc)
+                continue
             self.pool.put(PrintItem(job, printable))
             self._job_event(job, "rendered")
+
+    def _render(self, job: Job) -> Printable:
+        pin = self.config.printer_named(job.record.pin) if job.record.pin else None
+        if job.record.pin and pin is None:
+            raise UsageError(f"no printer named {job.record.pin!r} in the config")
+        printable = self.artist.render(
+            job.original, job.record.art, pin, progress=self._unless_stopping, raster=job.record.raster
+        )
+        ArtFiles(text=job.folder / "art.txt", preview=job.folder / "preview.png").write(printable.art, printable.atlas)
+        return printable
+
+    def _unless_stopping(self, done: int, total: int) -> None:
+        """The render's progress: between optimiser steps and frames, a stop ends it at once."""
+        if self.stopping.is_set():
+            raise Stopping
+
+    def _fail(self, job: Job, exc: Exception) -> None:
+        if isinstance(exc, BadImageError | UsageError | ValueError):
+            reason = str(exc).replace(str(job.original), job.record.name)
+        else:
+            log.exception("%s: render failed", job.id)
+            reason = f"{job.record.name}: could not render ({exc})"
+        self.spool.fail(job, reason)
+        log.warning("%s: failed: %s", job.id, reason)
+        self._job_event(job, "failed")
 
     # --- state, for the booth, `printd status` and systemd ------------------------------------
     def _printers_changed(self) -> None:

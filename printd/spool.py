@@ -11,11 +11,14 @@ atomic renames, so it is always in exactly one state, on disk, across crashes an
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
+import logging
 import os
 import re
 import shutil
+import stat
 import time
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -23,6 +26,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from .atomic import atomic_write
+
+log = logging.getLogger(__name__)
 
 
 class JobState(Enum):
@@ -81,6 +86,7 @@ class Spool:
         for folder in ("tmp", *(s.value for s in JobState)) if create else ():
             (self.root / folder).mkdir(parents=True, exist_ok=True)
         self._lock_file: IO[str] | None = None
+        self._unmovable: set[str] = set()
 
     def folder(self, state: JobState) -> Path:
         return self.root / state.value
@@ -126,24 +132,42 @@ class Spool:
         pin: str | None = None,
         raster: bool = False,
         name: str | None = None,
+        regular_only: bool = False,
     ) -> Job:
         """Put a file into the queue: build the job in tmp/, then one rename makes it queued.
 
         `move` takes the file itself (the inbox: a rename when on the same filesystem); `art` and
         `pin` are what the submitter asked for, kept in the record so the job renders as asked;
-        `name`: the picture's own name where the file's is not (an upload).
+        `name`: the picture's own name where the file's is not (an upload). `regular_only`: what was
+        moved in must be a regular file (a dropped file swapped for a link after it was looked at
+        is taken out again and refused: nothing in the spool is a link).
+        Until the job is queued its file is in tmp/ID/, where recovery completes it after a crash.
         """
         job = self._new_job(name or source_file.name, source, art, pin)
         job.record.raster = raster
-        if move:
-            try:
-                os.rename(source_file, job.original)
-            except OSError:  # another filesystem: copy, then remove
+        self.save(job)  # first the record: tmp/ID/ with its record is a job that recovery completes
+        try:
+            if move:
+                try:
+                    os.rename(source_file, job.original)
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    shutil.copyfile(source_file, job.original, follow_symlinks=False)  # another filesystem
+                    source_file.unlink()
+            else:
                 shutil.copyfile(source_file, job.original)
-                source_file.unlink()
-        else:
-            shutil.copyfile(source_file, job.original)
-        return self._enqueue(job)
+            if regular_only and not stat.S_ISREG(job.original.lstat().st_mode):
+                os.rename(job.original, source_file)  # back where it came from
+                raise OSError(errno.EINVAL, "not a regular file")
+            return self._enqueue(job)
+        except OSError:
+            if job.original.exists() and move:  # put the picture back where it was, if it can
+                with contextlib.suppress(OSError):
+                    os.rename(job.original, source_file)
+            if not job.original.exists():
+                shutil.rmtree(job.folder, ignore_errors=True)
+            raise
 
     def add(self, data: bytes, name: str, source: str, art: dict[str, Any] | None = None) -> Job:
         """Queue bytes made here (a camera frame) as a job named `name`."""
@@ -158,13 +182,17 @@ class Spool:
         return self._move(job, JobState.QUEUED)
 
     def refuse(self, path: Path, source: str, reason: str, name: str | None = None) -> Job:
-        """A dropped thing that is not a job (a folder, an outside symlink): failed/ with the reason."""
+        """A file of ours that is not a job (a bad MQTT payload): failed/ with it and the reason."""
         job = self._new_job(name or path.name, source)
-        tmp = job.folder
         # Moved aside with the record; if it cannot be moved it stays, and the record says why.
         with contextlib.suppress(OSError):
-            os.rename(path, tmp / ("original" + (path.suffix.lower() if path.is_file() else "")))
+            os.rename(path, job.folder / ("original" + path.suffix.lower()))
         return self.fail(job, reason)
+
+    def note_refusal(self, name: str, source: str, reason: str) -> Job:
+        """Something dropped that is not taken (a link, a folder, a FIFO): failed/ gets a record and
+        the reason, never the thing itself."""
+        return self.fail(self._new_job(name, source), reason)
 
     def _new_job(self, name: str, source: str, art: dict[str, Any] | None = None, pin: str | None = None) -> Job:
         """A fresh job folder in tmp/; its ID sorts by arrival time."""
@@ -184,13 +212,19 @@ class Spool:
         return Job(state, target, job.record)
 
     def claim_next(self) -> Job | None:
-        """The oldest queued job, moved to active/."""
+        """The oldest queued job, moved to active/. A folder that cannot be moved (written into the
+        queue by someone else, not ours to move) is skipped and said once: it fails no other job."""
         for folder in sorted(self.folder(JobState.QUEUED).iterdir()):
+            if folder.name in self._unmovable:
+                continue
             job = self.load(folder, JobState.QUEUED)
             try:
                 return self._move(job, JobState.ACTIVE)
             except FileNotFoundError:
                 continue
+            except OSError as exc:
+                self._unmovable.add(folder.name)
+                log.error("queued/%s cannot be taken (%s): skipped; only printd may write its spool", folder.name, exc)
         return None
 
     def requeue(self, job: Job, note: str) -> Job:
@@ -212,15 +246,25 @@ class Spool:
         return self._move(job, JobState.FAILED)
 
     def recover(self) -> list[Job]:
-        """At start-up: jobs left in active/ by a crash go back to the queue, none lost."""
+        """At start-up: jobs left in active/ by a crash go back to the queue, and submissions cut
+        short in tmp/ are completed (their file is there: it was taken from the inbox or a client);
+        only empty leftovers and half-received uploads (never acknowledged) are removed."""
         recovered = []
         for folder in sorted(self.folder(JobState.ACTIVE).iterdir()):
             job = self.load(folder, JobState.ACTIVE)
             if job.record.on_the_wire_at is not None and job.record.printed_at is None:
                 job.record.possible_duplicate = True  # it may have printed before the crash
             recovered.append(self.requeue(job, "recovered after an unclean stop"))
-        for leftover in (self.root / "tmp").iterdir():  # half-written submissions: never queued
-            shutil.rmtree(leftover, ignore_errors=True)
+        for leftover in sorted((self.root / "tmp").iterdir()):
+            originals = list(leftover.glob("original*")) if leftover.is_dir() else []
+            if not originals:
+                (shutil.rmtree if leftover.is_dir() else Path.unlink)(leftover)  # type: ignore[operator]
+                continue
+            job = self.load(leftover, JobState.QUEUED)
+            if job.record.name == leftover.name:  # no record was written: the name is in the file's
+                job.record.name = originals[0].name
+            job.record.history.append(f"{time.strftime('%FT%T')} completed after an unclean stop")
+            recovered.append(self._enqueue(job))
         return recovered
 
     def prune(self, days: float, jobs: int, megabytes: float) -> list[str]:

@@ -7,7 +7,10 @@ watchdog says when something changed; a file is taken once its size and time hav
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import stat
 import threading
 import time
 from pathlib import Path
@@ -19,6 +22,7 @@ from ..spool import Spool
 
 log = logging.getLogger(__name__)
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload", ".swp")
+RESCAN_EVERY = 30.0  # seconds: the folder is listed again, whatever watchdog said
 
 
 def ignored(path: Path) -> bool:
@@ -35,6 +39,8 @@ class Inbox(FileSystemEventHandler):
         self.on_job = on_job or threading.Event()
         self._seen: dict[Path, tuple[tuple[int, int], float]] = {}  # path → (size, mtime), since
         self._ready: set[Path] = set()
+        self._given_up: set[Path] = set()  # refused but still there (another user's folder): noted once
+        self.disk_full = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._observer = Observer()
@@ -76,8 +82,13 @@ class Inbox(FileSystemEventHandler):
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        last_scan = time.monotonic()
         while not self._stop.wait(0.1):
             try:
+                if time.monotonic() - last_scan > RESCAN_EVERY:  # events lost in an inotify overflow
+                    last_scan = time.monotonic()
+                    for path in self.path.iterdir():
+                        self._note(path)
                 self.poll()
             except Exception:  # the intake must outlive any one odd file
                 log.exception("inbox: unexpected error; carrying on")
@@ -99,19 +110,15 @@ class Inbox(FileSystemEventHandler):
 
     def _consider(self, path: Path, signature: tuple[int, int], since: float, now: float) -> bool | None:
         """True: dealt with; False: still changing (restart its clock); None: wait longer."""
-        if ignored(path):
+        if ignored(path) or path in self._given_up:
             return True
-        if not path.exists() and not path.is_symlink():
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
             return True  # gone (renamed away or deleted)
-        if path.is_symlink():
-            target = path.resolve()
-            if not target.is_relative_to(self.path.resolve()) or not target.is_file():
-                self.spool.refuse(path, "inbox", f"{path.name}: symlink pointing out of the inbox ({target})")
-                log.warning("inbox: refused %s: symlink out of the inbox", path.name)
-                return True
-        if path.is_dir():
-            self.spool.refuse(path, "inbox", f"{path.name}: is a directory, not an image")
-            log.warning("inbox: refused %s: directory", path.name)
+        if not stat.S_ISREG(mode):  # never opened: a FIFO would block, a link could point anywhere
+            kind = "a symlink" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            self._refuse(path, f"{path.name}: {kind}, not an image", remove=stat.S_ISLNK(mode))
             return True
         current = taken_signature(path)
         with self._lock:
@@ -120,12 +127,33 @@ class Inbox(FileSystemEventHandler):
             return False
         if not renamed_in and now - since < self.settle:
             return None
-        job = self.spool.submit(path, "inbox", move=not path.is_symlink())
-        if path.is_symlink():
-            path.unlink()
-        log.info("inbox: %s queued as %s", path.name, job.id)
+        try:
+            job = self.spool.submit(path, "inbox", move=True, regular_only=True)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:  # the disk is full: a state, not the file's fault
+                if not self.disk_full:
+                    log.warning("inbox: disk full: intake paused until there is space")
+                self.disk_full = True
+                return None
+            self._refuse(path, f"{path.name}: cannot be taken ({exc.strerror or exc})", remove=False)
+            return True
+        if self.disk_full:
+            log.info("inbox: space again: intake resumed")
+        self.disk_full = False
+        log.info("inbox: %r queued as %s", path.name, job.id)
         self.on_job.set()
         return True
+
+    def _refuse(self, path: Path, reason: str, remove: bool) -> None:
+        """failed/ gets a note with the reason (never the thing itself); a link is removed from the
+        inbox, anything else that stays is not looked at again until the daemon restarts."""
+        self.spool.note_refusal(path.name, "inbox", reason)
+        log.warning("inbox: refused %r: %s", path.name, reason)
+        if remove:
+            with contextlib.suppress(OSError):
+                path.unlink()
+                return
+        self._given_up.add(path)
 
 
 def taken_signature(path: Path) -> tuple[int, int]:

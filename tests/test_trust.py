@@ -1,0 +1,111 @@
+"""Nothing lost, nothing opened that should not be, nothing decoded past a budget, prompt stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from optimizer.target import BadImageError, load_frames
+from printd.spool import JobRecord, JobState, Spool
+from tests.conftest import write_photo
+from tests.fakes import NetworkPrinter
+from tests.test_daemon import count, daemon_config, start, wait_for
+
+
+def test_a_16_bit_grey_png_keeps_its_tones(tmp_path: Path) -> None:
+    ramp = np.tile(np.linspace(0, 65535, 256), (64, 1)).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "g16.png")
+    Image.fromarray((ramp // 257).astype(np.uint8)).save(tmp_path / "g8.png")
+    (sixteen,), _ = load_frames(tmp_path / "g16.png")
+    (eight,), _ = load_frames(tmp_path / "g8.png")
+    assert abs(np.asarray(sixteen.convert("L"), float).mean() - np.asarray(eight.convert("L"), float).mean()) < 1
+
+
+def test_a_huge_phone_jpeg_is_decoded_small_and_a_huge_animation_refused(tmp_path: Path) -> None:
+    Image.new("RGB", (12000, 9000), (200, 120, 40)).save(tmp_path / "phone.jpg", quality=40)  # 108 MP
+    (photo,), _ = load_frames(tmp_path / "phone.jpg")
+    assert max(photo.size) <= 2048
+    frames = [Image.new("L", (3000, 3000), i) for i in range(50)]
+    frames[0].save(tmp_path / "big.gif", save_all=True, append_images=frames[1:])
+    with pytest.raises(BadImageError, match="megapixels"):
+        load_frames(tmp_path / "big.gif")
+
+
+def test_links_fifos_and_text_are_refused_by_what_they_are(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello " * 500)  # OpenCV's FFmpeg would read it as video
+    os.mkfifo(tmp_path / "pipe.jpg")
+    os.symlink("/etc/hostname", tmp_path / "link.png")
+    for name, reason in (("notes.txt", "not an image"), ("pipe.jpg", "not a regular file"), ("link.png", "symlink")):
+        with pytest.raises(BadImageError, match=reason):
+            load_frames(tmp_path / name)
+
+
+def test_recovery_completes_a_submission_cut_short(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    job_id = f"{time.time_ns():020d}-inbox-cat.png"
+    folder = spool.root / "tmp" / job_id
+    folder.mkdir()
+    record = JobRecord(id=job_id, source="inbox", name="cat.png", received_at=time.time())
+    (folder / "job.json").write_text(json.dumps(record.__dict__))
+    write_photo(folder / "original.png")  # taken from the inbox, then the daemon died
+    (spool.root / "tmp" / ".upload-123.jpg").write_bytes(b"half an upl")  # never acknowledged
+    recovered = spool.recover()
+    assert [j.id for j in recovered] == [job_id]
+    (queued,) = spool.jobs(JobState.QUEUED)
+    assert queued.record.name == "cat.png" and queued.original.is_file()
+    assert list((spool.root / "tmp").iterdir()) == []
+
+
+def test_a_fifo_and_a_link_in_the_inbox_block_nothing(tmp_path: Path) -> None:
+    printer = NetworkPrinter()
+    inbox, spool = tmp_path / "inbox", tmp_path / "spool"
+    inbox.mkdir()
+    proc = start(daemon_config(tmp_path, printer.uri))
+    try:
+        os.mkfifo(inbox / "stuck.jpg")
+        os.symlink("/etc/hostname", inbox / "secret.png")
+        write_photo(inbox / "good.png", (40, 50))
+        wait_for(lambda: count(spool, JobState.DONE) == 1 and count(spool, JobState.FAILED) == 2, 60)
+        failed = {j.record.name: j.record.error for j in Spool(spool).jobs(JobState.FAILED)}
+        assert "not a regular file" in failed["stuck.jpg"] and "symlink" in failed["secret.png"]
+        assert not any(p.is_symlink() for p in spool.rglob("*"))  # a note was kept, never the link
+        assert not (inbox / "secret.png").is_symlink()
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        printer.close()
+
+
+def test_sigterm_during_a_long_animation_stops_within_5_s_and_keeps_the_job(tmp_path: Path) -> None:
+    printer = NetworkPrinter()
+    inbox, spool = tmp_path / "inbox", tmp_path / "spool"
+    inbox.mkdir()
+    config = daemon_config(tmp_path, printer.uri)
+    config.write_text(
+        config.read_text().replace("art: {columns: 6, max_rows: 4}", "art: {columns: 42, max_frames: 60}")
+    )
+    frames = [Image.fromarray(np.full((200, 160), 4 * i, np.uint8)).convert("RGB") for i in range(60)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=40)
+    proc = start(config)
+    try:
+        wait_for(lambda: (spool / "status.json").exists(), 60)
+        os.replace(tmp_path / "anim.gif", inbox / "anim.gif")
+        wait_for(lambda: count(spool, JobState.ACTIVE) == 1, 30)
+        time.sleep(1.0)  # well into the render
+        stopped_at = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - stopped_at < 5
+        assert count(spool, JobState.QUEUED) == 1 and count(spool, JobState.DONE) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        printer.close()
