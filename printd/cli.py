@@ -222,35 +222,34 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
 def send_through_daemon(args: argparse.Namespace, spool: Spool, art: dict[str, object], pin: str | None) -> int:
     """Queue each image with its settings and, unless --no-wait, follow it until it printed,
     failed or --timeout passed (exit 1: it stays queued and prints when it can)."""
+    from .control import submit_to_daemon
+
     for image in args.images:
         load_image(image)  # bad input is refused here, before it reaches the queue
-    jobs = [
-        spool.submit(image, "send", art=art, pin=pin, raster=args.raster)
-        for image in args.images
-        for _ in range(args.copies)
-    ]
+    request = {"art": art, "pin": pin, "raster": args.raster, "copies": args.copies}
+    ids = [job_id for image in args.images for job_id in submit_to_daemon(spool.root, image, request)]
     if args.no_wait:
-        for job in jobs:
-            sys.stdout.write(job.id + "\n")
+        for job_id in ids:
+            sys.stdout.write(job_id + "\n")
         return 0
     deadline = time.monotonic() + args.timeout
     worst = 0
-    for job in jobs:
+    for job_id in ids:
         said = ""
-        while (found := spool.find(job.id)) is not None and found.state in (JobState.QUEUED, JobState.ACTIVE):
+        while (found := spool.find(job_id)) is not None and found.state in (JobState.QUEUED, JobState.ACTIVE):
             progress = job_progress(spool, found.state, found.record)
             if progress != said:
                 log.info("%s: %s", found.record.name, progress)
                 said = progress
             if time.monotonic() > deadline:
-                log.error("error: %s: %s after %g s; it stays queued (job %s)", job.record.name, progress,
-                          args.timeout, job.id)  # fmt: skip
+                log.error("error: %s: %s after %g s; it stays queued (job %s)", found.record.name, progress,
+                          args.timeout, job_id)  # fmt: skip
                 return 1
             time.sleep(0.1)
         if found is not None and found.state is JobState.DONE:
-            log.info("%s: printed on %s (job %s)", found.record.name, found.record.printer, job.id)
+            log.info("%s: printed on %s (job %s)", found.record.name, found.record.printer, job_id)
         else:
-            log.error("error: %s", found.record.error if found else f"job {job.id} vanished")
+            log.error("error: %s", found.record.error if found else f"job {job_id} vanished")
             worst = max(worst, 2)
     return worst
 

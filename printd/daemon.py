@@ -24,6 +24,7 @@ from .artwork import ArtFiles, Artist, Printable
 from .atomic import atomic_write
 from .booth import Booth
 from .config import Config
+from .control import ControlServer
 from .errors import PrinterError, UsageError
 from .escpos_lib import CD_KICK_2
 from .pool import PrinterPool, PrintItem
@@ -247,6 +248,8 @@ class Daemon:
                 " (may print twice)" if job.record.possible_duplicate else "",
             )
         self.prune()
+        # Open for submissions at once: they queue while the renderer warms up.
+        self.parts.append(ControlServer(self.spool, self.wake.set, lambda: [p.name for p in self.config.pool]))
         self.artist.renderer({})  # the config's own renderer, warm for the first job
         self._start_booth()
         self._optional("snap socket", lambda: SnapServer(self.spool.root, self.booth_press))

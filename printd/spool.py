@@ -57,6 +57,7 @@ class JobRecord:
     pin: str | None = None
     raster: bool = False  # print as a bit image (send --raster)
     fingerprint: str | None = None  # MQTT: the message's hash, to mark one delivered again
+    submitted_by: str | None = None  # `printd send`: the user, from the control socket's peer credentials
 
 
 @dataclass
@@ -112,11 +113,13 @@ class Spool:
         return True
 
     def daemon_running(self) -> bool:
-        if not self.lock_path.exists():
+        try:
+            lock = self.lock_path.open("r")  # read only: any user who may read the spool may ask
+        except (FileNotFoundError, PermissionError):
             return False
-        with self.lock_path.open("a+") as f:
+        with lock as f:
             try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError:
                 return True
             fcntl.flock(f, fcntl.LOCK_UN)
@@ -133,6 +136,7 @@ class Spool:
         raster: bool = False,
         name: str | None = None,
         regular_only: bool = False,
+        submitted_by: str | None = None,
     ) -> Job:
         """Put a file into the queue: build the job in tmp/, then one rename makes it queued.
 
@@ -145,6 +149,7 @@ class Spool:
         """
         job = self._new_job(name or source_file.name, source, art, pin)
         job.record.raster = raster
+        job.record.submitted_by = submitted_by
         self.save(job)  # first the record: tmp/ID/ with its record is a job that recovery completes
         try:
             if move:

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import printd.control  # noqa: F401  (loaded before the fork: the child cannot read site-packages)
 from optimizer.target import BadImageError, load_frames
+from printd.cli import main
 from printd.spool import JobRecord, JobState, Spool
 from tests.conftest import write_photo
 from tests.fakes import NetworkPrinter
@@ -108,4 +110,44 @@ def test_sigterm_during_a_long_animation_stops_within_5_s_and_keeps_the_job(tmp_
     finally:
         if proc.poll() is None:
             proc.kill()
+        printer.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_send_by_another_user_prints_and_the_next_inbox_file_prints_too(tmp_path: Path) -> None:
+    """A member of the spool's group (here: nobody, with the group of the root-run daemon) sends."""
+    printer = NetworkPrinter()
+    inbox, spool = tmp_path / "inbox", tmp_path / "spool"
+    inbox.mkdir()
+    config = daemon_config(tmp_path, printer.uri)
+    proc = start(config)
+    picture = write_photo(tmp_path / "mine.png", (40, 50))
+    for folder in (tmp_path, *tmp_path.parents[:2]):  # pytest's folders are the owner's alone
+        folder.chmod(folder.stat().st_mode | 0o050)
+    picture.chmod(0o640)
+    config.chmod(0o640)
+
+    load_frames(picture)  # the image plugins loaded here: the child cannot read site-packages under /root
+    try:
+        wait_for(lambda: (spool / "printd.sock").exists(), 60)
+        child = os.fork()
+        if child == 0:  # the client, as nobody with the spool's group: printd send, in-process
+            code = 1
+            try:
+                os.setgroups([os.getgid()])
+                os.setgid(65534)
+                os.setuid(65534)
+                code = main(["send", str(picture), "--config", str(config), "--timeout", "60"])
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        write_photo(inbox / "next.png", (40, 50), seed=5)
+        wait_for(lambda: count(spool, JobState.DONE) == 2, 60)
+        records = {j.record.name: j.record for j in Spool(spool).jobs(JobState.DONE)}
+        assert records["mine.png"].submitted_by == "nobody" and records["mine.png"].source == "send"
+        assert all(p.stat().st_uid == 0 for p in spool.rglob("*"))  # only the daemon wrote its spool
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
         printer.close()

@@ -1,0 +1,164 @@
+"""The daemon's door for `printd send`: only the daemon writes its spool (docs/architecture.md §6).
+
+A client opens its picture itself, with its own rights, and hands the open file to the daemon
+over a Unix socket in the spool (`printd.sock`, group printd) as SCM_RIGHTS, with one JSON line
+of what it asks (name, art settings, printer, raster, copies). The daemon reads the picture
+through that descriptor, checks it as the inbox would and writes the job, owned by the service;
+who asked comes from the socket's peer credentials and goes into the record. So a job is never a
+folder another user wrote, which the daemon could not move, and no path is followed.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import json
+import logging
+import os
+import pwd
+import shutil
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from optimizer import BadImageError
+from optimizer.target import load_frames
+
+from .errors import PrintdError, UsageError
+from .job_art import check_art
+from .spool import Spool
+
+log = logging.getLogger(__name__)
+CONTROL_SOCKET = "printd.sock"
+STARTING = 15.0  # seconds a client waits for the socket of a daemon that holds the spool lock
+MAX_REQUEST = 16_384
+
+
+class ControlServer:
+    def __init__(self, spool: Spool, wake: Callable[[], None], printers: Callable[[], list[str]]):
+        self.spool = spool
+        self.wake = wake
+        self.printers = printers
+        self.path = spool.root / CONTROL_SOCKET
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # left by a daemon that died: the spool lock says none runs now
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(self.path))
+        self.path.chmod(0o660)  # the spool's group may submit, as it may drop files in the inbox
+        self.sock.listen(16)
+        self.sock.settimeout(0.5)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="control", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), name="control client", daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        fds: list[int] = []
+        with conn:
+            conn.settimeout(30)
+            try:
+                data, ancillary, _, _ = conn.recvmsg(MAX_REQUEST, socket.CMSG_SPACE(4))
+                for level, kind, payload in ancillary:
+                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                        fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
+                uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
+                reply = self._handle(json.loads(data.decode()), fds[0] if fds else None, uid)
+            except (ValueError, UnicodeDecodeError) as exc:
+                reply = {"error": f"not a request ({exc})"}
+            except OSError as exc:
+                log.debug("control: %s", exc)
+                return
+            finally:
+                for fd in fds:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            with contextlib.suppress(OSError):
+                conn.sendall(json.dumps(reply).encode() + b"\n")
+
+    def _handle(self, request: dict[str, Any], fd: int | None, uid: int) -> dict[str, object]:
+        if request.get("op") != "submit" or fd is None:
+            return {"error": "ask {'op': 'submit', ...} and pass the open picture"}
+        name = Path(str(request.get("name", "picture"))).name or "picture"
+        try:
+            art = check_art(request.get("art") or {})
+            pin = request.get("pin")
+            if pin is not None and pin not in self.printers():
+                raise UsageError(f"no printer named {pin!r} in the daemon's config")
+            copies = int(request.get("copies", 1))
+            if not 1 <= copies <= 100:
+                raise UsageError("copies must be 1–100")
+        except (UsageError, ValueError, TypeError) as exc:
+            return {"error": str(exc)}
+        path = self.spool.root / "tmp" / f".send-{uuid.uuid4().hex}{Path(name).suffix.lower()[:10]}"
+        try:
+            with os.fdopen(os.dup(fd), "rb") as source, path.open("wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+            load_frames(path, max_frames=1)  # the inbox's check: an image, whole, not a bomb
+            who = _user(uid)
+            ids = []
+            for _ in range(copies):
+                job = self.spool.submit(
+                    path, "send", art=art, pin=pin, raster=bool(request.get("raster")), name=name, submitted_by=who
+                )
+                ids.append(job.id)
+            log.info("send from %s: %r queued as %s", who, name, ", ".join(ids))
+        except BadImageError as exc:
+            return {"error": str(exc).replace(str(path), name)}
+        except OSError as exc:
+            return {"error": f"{name}: cannot be queued ({exc.strerror or exc})"}
+        finally:
+            path.unlink(missing_ok=True)
+        self.wake()
+        return {"ids": ids}
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.sock.close()
+        self.thread.join(timeout=2)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def submit_to_daemon(spool_root: Path, image: Path, request: dict[str, object], timeout: float = 60.0) -> list[str]:
+    """Hand the picture to the daemon on this spool; the IDs of the jobs it queued."""
+    with image.open("rb") as picture, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        deadline = time.monotonic() + STARTING
+        while True:
+            try:
+                sock.connect(str(Path(spool_root) / CONTROL_SOCKET))
+                break
+            except (FileNotFoundError, ConnectionRefusedError) as exc:
+                if time.monotonic() > deadline:  # a daemon holds the spool but is not listening
+                    raise PrintdError(f"{spool_root}: the printd daemon on this spool does not answer") from exc
+                time.sleep(0.1)  # it is starting: the lock comes before the socket
+            except PermissionError as exc:
+                raise UsageError(f"{spool_root}: not allowed to ask the daemon (join the group printd)") from exc
+        message = json.dumps({"op": "submit", "name": image.name, **request}).encode()
+        fds = array.array("i", [picture.fileno()])
+        sock.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
+        reply = json.loads(sock.makefile("rb").readline() or b"{}")
+    if "ids" not in reply:
+        raise UsageError(reply.get("error") or "the daemon did not answer")
+    return list(reply["ids"])
