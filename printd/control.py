@@ -108,7 +108,7 @@ class ControlServer:
             with os.fdopen(os.dup(fd), "rb") as source, path.open("wb") as out:
                 shutil.copyfileobj(source, out, 1 << 20)
             load_frames(path, max_frames=1)  # the inbox's check: an image, whole, not a bomb
-            who = _user(uid)
+            who = user_name(uid)
             ids = []
             for _ in range(copies):
                 job = self.spool.submit(
@@ -133,7 +133,7 @@ class ControlServer:
             self.path.unlink()
 
 
-def _user(uid: int) -> str:
+def user_name(uid: int) -> str:
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:

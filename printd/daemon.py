@@ -13,9 +13,11 @@ import logging
 import os
 import signal
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from optimizer import BadImageError
@@ -24,7 +26,7 @@ from .artwork import ArtFiles, Artist, Printable
 from .atomic import atomic_write
 from .booth import Booth
 from .config import Config
-from .control import ControlServer
+from .control import ControlServer, user_name
 from .errors import PrinterError, UsageError
 from .escpos_lib import CD_KICK_2
 from .pool import PrinterPool, PrintItem
@@ -239,6 +241,7 @@ class Daemon:
 
     # --- life -----------------------------------------------------------------------------
     def start(self) -> None:
+        check_writable(self.spool.root, self.config.inbox.path)
         if not self.spool.acquire():
             raise UsageError(f"{self.spool.root}: another printd daemon is running on this spool")
         for job in self.spool.recover():
@@ -320,6 +323,21 @@ class Daemon:
             self.spool.requeue(job, "daemon stopped")
 
 
+def check_writable(*folders: Path) -> None:
+    """The daemon must own and write its spool and inbox; otherwise say exactly what to fix."""
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.exists():
+            continue  # made by the daemon itself, as its own
+        info = folder.stat()
+        if not os.access(folder, os.W_OK | os.X_OK):
+            user = user_name(os.geteuid())
+            raise UsageError(
+                f"{folder}: printd (user {user}) cannot write here: owned by {user_name(info.st_uid)}, mode "
+                f"{stat.S_IMODE(info.st_mode):o}; fix: chown -R {user} {folder} (see config/printd.tmpfiles)"
+            )
+
+
 class JournalFormatter(logging.Formatter):
     """`<priority>message`: the journal reads the syslog priority and stamps the time itself."""
 
@@ -332,7 +350,11 @@ class JournalFormatter(logging.Formatter):
     }
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"<{self.PRIORITY.get(record.levelno, 6)}>{record.name}: {record.getMessage()}"
+        # One record, one journal line: a file name with a newline cannot forge a line of its own.
+        message = record.getMessage().replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+        if record.exc_info:
+            message += " | " + self.formatException(record.exc_info).replace("\n", " | ")
+        return f"<{self.PRIORITY.get(record.levelno, 6)}>{record.name}: {message}"
 
 
 def log_formatter() -> logging.Formatter:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import stat
 import threading
@@ -18,10 +19,12 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from ..atomic import atomic_write
 from ..spool import Spool
 
 log = logging.getLogger(__name__)
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload", ".swp")
+REFUSED_FILE = "refused.json"  # things left in the inbox that were refused once: not again
 RESCAN_EVERY = 30.0  # seconds: the folder is listed again, whatever watchdog said
 
 
@@ -146,14 +149,37 @@ class Inbox(FileSystemEventHandler):
 
     def _refuse(self, path: Path, reason: str, remove: bool) -> None:
         """failed/ gets a note with the reason (never the thing itself); a link is removed from the
-        inbox, anything else that stays is not looked at again until the daemon restarts."""
+        inbox. Anything else that has to stay (another user's folder) is noted once, across
+        restarts too: `refused.json` in the spool remembers it while it is unchanged."""
+        self._given_up.add(path)
+        identity = _identity(path)
+        remembered = self._remembered()
+        if not remove and remembered.get(path.name) == identity:
+            return
         self.spool.note_refusal(path.name, "inbox", reason)
         log.warning("inbox: refused %r: %s", path.name, reason)
         if remove:
             with contextlib.suppress(OSError):
                 path.unlink()
+                self._given_up.discard(path)
                 return
-        self._given_up.add(path)
+        remembered[path.name] = identity
+        with contextlib.suppress(OSError):
+            atomic_write(self.spool.root / REFUSED_FILE, json.dumps(remembered).encode())
+
+    def _remembered(self) -> dict[str, list[int]]:
+        try:
+            return dict(json.loads((self.spool.root / REFUSED_FILE).read_text()))
+        except (OSError, ValueError):
+            return {}
+
+
+def _identity(path: Path) -> list[int]:
+    try:
+        info = path.lstat()
+    except OSError:
+        return []
+    return [info.st_ino, info.st_mtime_ns]
 
 
 def taken_signature(path: Path) -> tuple[int, int]:
