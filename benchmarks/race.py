@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from PIL import Image
+
 from printd.spool import JobState
 from tests.conftest import write_photo
 from tests.fakes import NetworkPrinter, decode_rows
@@ -32,7 +34,8 @@ def main() -> None:
         printer = NetworkPrinter()
         inbox, spool = root / "inbox", root / "spool"
         inbox.mkdir()
-        secret = write_photo(root / "secret.png", (40, 50), seed=999)
+        secret = root / "secret.png"  # all black: no decoy prints like it
+        Image.new("RGB", (40, 50), "black").save(secret)
         secret.chmod(0o600)
         config = daemon_config(root, printer.uri)
         proc = subprocess.Popen([sys.executable, "-m", "printd", "run", "--config", str(config)])
@@ -49,7 +52,7 @@ def main() -> None:
                 write_photo(decoy, (40, 50), seed=i)
                 target = inbox / f"pic{i:03d}.png"
                 os.replace(decoy, target)  # renamed in: taken at once
-                time.sleep(rng.uniform(0, 0.02))
+                time.sleep(rng.uniform(0, 0.25))  # sometimes before the daemon looks, sometimes after, sometimes during
                 link = inbox / f".link{i}"
                 link.symlink_to(secret)
                 os.replace(link, target)  # swapped for a link while the daemon looks
