@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -71,6 +72,9 @@ class GlyphAtlas:
 
     ink: np.ndarray  # (256, cell_h, cell_w) bool, True where the printer puts a dot
     font: FontSpec = field(default_factory=FontSpec)
+    # Modes measured on the printer itself (printd calibrate): mode → (256, h, w); the others are
+    # derived from the plain glyphs as the ESC/POS reference describes them.
+    measured: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def cell_height(self) -> int:
@@ -86,7 +90,7 @@ class GlyphAtlas:
 
     def mode_ink(self, modes: tuple[str, ...]) -> np.ndarray:
         """(len(modes), 256, h, w) bool: every code as each mode prints it."""
-        return np.stack([_apply_mode(self.ink, mode) for mode in modes])
+        return np.stack([self.measured[m] if m in self.measured else _apply_mode(self.ink, m) for m in modes])
 
     def compose(
         self,
@@ -193,3 +197,36 @@ def load_atlas(spec: FontSpec = FontSpec()) -> GlyphAtlas:
     if not ink[ASCII].any():
         raise FontError(f"{path}: no glyph of this font fits a {spec.cell_width}×{spec.cell_height} cell")
     return GlyphAtlas(ink=ink, font=spec)
+
+
+ATLAS_KEY = "printd-atlas"  # the PNG text chunk that makes a glyph sheet an atlas file
+
+
+def save_atlas_file(path: Path, ink: dict[str, np.ndarray], confidence: dict[str, np.ndarray]) -> None:
+    """An atlas file: the measured glyph sheet (one 16×16 grid per mode, as `printd glyphs` draws
+    it), with the modes and each glyph's confidence in a text chunk, so a person can look at it."""
+    from PIL import PngImagePlugin
+
+    modes = tuple(ink)
+    h, w = next(iter(ink.values())).shape[1:]
+    paper = 1.0 - np.stack([ink[m] for m in modes]).reshape(-1, 16, h, w).astype(np.float32)
+    info = PngImagePlugin.PngInfo()
+    meta = {"modes": modes, "cell": [w, h], "confidence": {m: np.round(c, 3).tolist() for m, c in confidence.items()}}
+    info.add_text(ATLAS_KEY, json.dumps(meta))
+    to_image(compose(paper, row_gap=0)).save(path, pnginfo=info)
+
+
+def load_atlas_file(path: Path) -> GlyphAtlas:
+    """An atlas written by `printd calibrate` (`art.atlas`, `--atlas`)."""
+    try:
+        with Image.open(path) as image:
+            meta = json.loads(image.text[ATLAS_KEY])  # type: ignore[attr-defined]
+            pixels = np.asarray(image.convert("L")) < 128
+    except (OSError, KeyError, ValueError, AttributeError) as exc:
+        raise FontError(f"{path}: not a printd atlas ({exc})") from exc
+    w, h = meta["cell"]
+    modes = tuple(meta["modes"])
+    grids = pixels.reshape(len(modes), 16, h, 16, w).transpose(0, 1, 3, 2, 4).reshape(len(modes), 256, h, w)
+    measured = dict(zip(modes, grids, strict=True))
+    plain = measured.get("normal", grids[0])
+    return GlyphAtlas(ink=plain, font=FontSpec(path=Path(path), cell_width=w, cell_height=h), measured=measured)

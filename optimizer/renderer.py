@@ -12,7 +12,7 @@ from PIL import Image
 from .align import Alignment, fit_alignment
 from .art import Animation, Art
 from .framing import fit_to_canvas, framing_box
-from .glyphs import ASCII, BLOCK_CODES, PRINTABLE, SOLID_CODES, load_atlas
+from .glyphs import ASCII, BLOCK_CODES, PRINTABLE, SOLID_CODES, load_atlas, load_atlas_file
 from .search import Problem, Progress, glyph_gram, glyph_texture, optimise
 from .settings import Settings
 from .target import darkest_printable, load_frames, printable_tone, rows_for, to_grey
@@ -70,7 +70,7 @@ class Renderer:
     def __init__(self, settings: Settings | None = None):
         settings = Settings() if settings is None else settings
         self.settings = settings
-        self.atlas = load_atlas(settings.font)
+        self.atlas = load_atlas_file(settings.atlas) if settings.atlas else load_atlas(settings.font)
         self.device = pick_device(settings.device)
         self.allowed = allowed_codes(settings)
         self.modes, self.codes = candidate_cells(self.atlas.mode_ink(settings.modes), self.allowed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .framing import FRAMINGS
 from .glyphs import MODES, FontSpec
@@ -27,6 +28,7 @@ class Settings:
     framing: str = "fit"  # fit (the whole photo), fill (crop to the grid) or subject (faces)
     row_gap: int = 6
     font: FontSpec = field(default_factory=FontSpec)
+    atlas: Path | None = None  # a measured atlas (printd calibrate): the printer's own glyphs, over the font
 
     # Glyph set.
     charset: str = "cp437"  # "cp437" or "ascii"

@@ -68,6 +68,7 @@ def build_parser() -> Parser:
         help="move the photo so edges fall on cell boundaries (shift, or warp: shift and a smooth warp)",
     )
     art.add_argument("--dark", action="store_true", default=None, help="light glyphs on a dark screen (render only)")
+    art.add_argument("--atlas", type=Path, help="the printer's measured glyphs (printd calibrate); not via a daemon")
     art.add_argument(
         "--framing", choices=CHOICES["framing"], help="fit: whole photo; fill: crop to the grid; subject: the faces"
     )
@@ -104,8 +105,14 @@ def build_parser() -> Parser:
     p.set_defaults(handler=cmd_send)
 
     p = sub.add_parser("testpage", parents=[common], help="print the glyph sheet and a shade strip")
-    p.add_argument("--printer", help="printer URI (default: the config's printer.uri)")
+    p.add_argument("--printer", help="a printer's name in the config, or a URI (default: the first)")
+    p.add_argument("--calibration", action="store_true", help="the calibration sheet, for printd calibrate")
     p.set_defaults(handler=cmd_testpage)
+
+    p = sub.add_parser("calibrate", parents=[common], help="measure the printer's glyphs from scans of its sheet")
+    p.add_argument("scans", type=Path, nargs="+", help="a scan (300 dpi or more) or photo per receipt")
+    p.add_argument("-o", "--output", type=Path, default=Path("printer-atlas.png"), help="the atlas file to write")
+    p.set_defaults(handler=cmd_calibrate)
 
     p = sub.add_parser("run", parents=[common], help="the daemon, in the foreground (systemd starts this)")
     p.set_defaults(handler=cmd_run)
@@ -318,9 +325,53 @@ def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
         target = dataclasses.replace(config.pool[0], name=args.printer, uri=args.printer)
     renderer = renderer_for(config)
     pitch = renderer.atlas.cell_height + renderer.settings.row_gap
+    printer = Printer(target.uri, target.timeout)
+    if args.calibration:
+        from .testpage import calibration_job
+
+        printer.print_job(calibration_job(renderer.settings.modes, paper_for(target)))
+        log.info("calibration sheet printed on %s: scan it (300 dpi or more) or photograph it flat, then "
+                 "printd calibrate SCAN... -o ATLAS", target.name)  # fmt: skip
+        return 0
     lines = testpage_lines(renderer, profile(target.profile).columns)
-    Printer(target.uri, target.timeout).print_job(encode_job(lines, pitch, paper_for(target)))
+    printer.print_job(encode_job(lines, pitch, paper_for(target)))
     log.info("test page printed on %s", target.name)
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace, config: Config) -> int:
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from optimizer.calibration import Layout, merge, read_sheet
+    from optimizer.glyphs import save_atlas_file
+
+    from .artwork import renderer_for
+
+    modes = renderer_for(config).settings.modes
+    layout = Layout(modes)
+    readings = []
+    for scan in args.scans:
+        try:
+            with Image.open(scan) as image:
+                grey = np.asarray(image.convert("L"))
+        except (OSError, UnidentifiedImageError) as exc:
+            raise UsageError(f"{scan}: not a picture ({exc})") from exc
+        readings.append(read_sheet(grey, layout, str(scan)))
+    reading = merge(readings)
+    missing = [m for m in modes if m not in reading.ink]
+    if missing:
+        raise UsageError(
+            f"no section for mode {', '.join(missing)} in {len(args.scans)} picture(s): scan every receipt"
+        )
+    save_atlas_file(args.output, reading.ink, reading.confidence)
+    for mode in modes:
+        sure = reading.confidence[mode][reading.confidence[mode] > 0]
+        worst = np.argsort(np.where(reading.confidence[mode] > 0, reading.confidence[mode], 2))[:3]
+        unsure = ", ".join(f"0x{c:02X} ({reading.confidence[mode][c]:.2f})" for c in worst)
+        log.info("%s: %d glyphs, confidence %.2f on average; least sure %s; grid offset %s dots",
+                 mode, sure.size, sure.mean(), unsure, reading.offset[mode])  # fmt: skip
+    log.info("atlas written to %s: set art.atlas to it, or pass --atlas", args.output)
     return 0
 
 
@@ -360,6 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     try:
         config = load_config(args.config)
+        if getattr(args, "atlas", None) is not None:
+            config = config.replace(art=dataclasses.replace(config.art, atlas=args.atlas))
         return int(args.handler(args, config))
     except PrintdError as exc:
         log.error("error: %s", exc)

@@ -111,6 +111,7 @@ class ArtConfig:
     row_gap: int | None = None  # dots; None: the preset's (6 for epson)
     modes: tuple[str, ...] | None = None  # None: the preset's
     blocks: str | None = None  # None: the preset's; none, shades (░▒▓) or all (and █▄▌▐▀■)
+    atlas: Path | None = None  # the printer's measured glyphs (printd calibrate); None: the font
     framing: str = "fit"  # fit (whole photo), fill (crop to the grid), subject (crop to faces)
     banned: str = ""
     color_map: str = "luma"  # luma, or learned: colours of equal luminance printed as different tones
@@ -135,6 +136,7 @@ class ArtConfig:
             "contrast": self.contrast,
             "align": self.align,
             "framing": self.framing,
+            "atlas": self.atlas,
             "steadiness": self.steadiness,
             "max_frames": self.max_frames,
             "font": FontSpec(self.font, self.font_size, self.font_offset_x, self.font_offset_y),
@@ -332,6 +334,8 @@ def _check(config: Config, problems: list[str]) -> None:
     for name, choices in CHOICES.items():
         if getattr(art, name) is not None and getattr(art, name) not in choices:
             problem(f"art.{name}", f"must be one of {', '.join(choices)}, not {getattr(art, name)!r}")
+    if art.atlas is not None and not art.atlas.is_file():
+        problem("art.atlas", f"no such atlas file: {art.atlas} (printd calibrate writes one)")
     if art.font is not None and not art.font.is_file():
         problem("art.font", f"no such font file: {art.font}")
     for index, printer in enumerate(config.pool):

@@ -91,19 +91,24 @@ def receipt_bytes(art: Art, paper: PaperSettings, cell_height: int = 24) -> byte
 RASTER_BAND = 240  # dot rows per `GS v 0`: the status is asked between bands
 
 
+def raster_bands(ink: np.ndarray, band: int = RASTER_BAND) -> list[bytes]:
+    """`ink` ((H, W) bool, True where a dot prints) as `GS v 0` commands of at most `band` rows."""
+    packed = np.packbits(ink, axis=1)  # (H, ceil(W/8)), the first dot in the high bit
+    row_bytes = packed.shape[1]
+    parts = []
+    for top in range(0, ink.shape[0], band):
+        rows = packed[top : top + band]
+        header = GS + b"v0\x00" + row_bytes.to_bytes(2, "little") + len(rows).to_bytes(2, "little")
+        parts.append(header + rows.tobytes())
+    return parts
+
+
 def raster_job(ink: np.ndarray, paper: PaperSettings, band: int = RASTER_BAND) -> list[bytes]:
     """A bit image of `ink` ((H, W) bool, True where a dot prints) in bands of `GS v 0`, framed
     like a text job (init, then feed and cut). A part per band, so that the printer's status is
     asked between them: a paper-out inside an image command wedges some printers, and the pauses
     pace a USB link that would otherwise time out on a long image."""
-    height = ink.shape[0]
-    packed = np.packbits(ink, axis=1)  # (H, ceil(W/8)), the first dot in the high bit
-    row_bytes = packed.shape[1]
-    parts = []
-    for top in range(0, height, band):
-        rows = packed[top : top + band]
-        header = GS + b"v0\x00" + row_bytes.to_bytes(2, "little") + len(rows).to_bytes(2, "little")
-        parts.append(header + rows.tobytes())
+    parts = raster_bands(ink, band)
     feed = ESC + b"d" + bytes([paper.feed]) if paper.feed else b""
     parts[0] = INIT + parts[0]
     parts[-1] += feed + CUT[paper.cut]

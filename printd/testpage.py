@@ -8,6 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from optimizer import Renderer
+from optimizer.calibration import CODES, LEFT, PER_ROW, Layout, marker_band
+
+from .receipt import CODE_PAGE_PC437, CUT, ESC, INIT, PaperSettings, encode_line, raster_bands
 
 Line = tuple[bytes, Sequence[str]]
 
@@ -36,3 +39,19 @@ def testpage_lines(renderer: Renderer, columns: int) -> list[Line]:
     lines.append((bytes(renderer.codes[picks].tolist()), [names[m] for m in renderer.modes[picks]]))
     lines.append(label(""))
     return lines
+
+
+def calibration_job(modes: Sequence[str], paper: PaperSettings) -> bytes:
+    """The calibration sheet (optimizer/calibration.py): per mode, a band of ArUco markers as a bit
+    image, every printable code as text in that mode, and a second band; then feed and cut."""
+    layout = Layout(tuple(modes))
+    body = b""
+    for section, mode in enumerate(modes):
+        body += b"".join(raster_bands(marker_band(layout, section, bottom=False)))
+        for row in range(layout.rows):
+            codes = bytes(CODES[row * PER_ROW : (row + 1) * PER_ROW].tolist())
+            body += encode_line(b" " * LEFT + codes, ["normal"] * LEFT + [mode] * len(codes))
+        body += b"".join(raster_bands(marker_band(layout, section, bottom=True)))
+    feed = ESC + b"d" + bytes([paper.feed]) if paper.feed else b""
+    pitch = paper.line_spacing(layout.cell_height + layout.row_gap)
+    return INIT + CODE_PAGE_PC437 + pitch + body + feed + CUT[paper.cut]
