@@ -2,6 +2,7 @@
 the renderer does not optimise, and drawn into a contact sheet (docs/architecture.md, "Quality").
 
     python benchmarks/gallery.py [--out out/gallery] [--methods epson,text,plain,discord,lookup] [--only NAMES]
+                                 [--atlas ATLAS]
 
 Per picture and method: σ1/σ2/σ4/σ8 blurred MSE as ratios to the Floyd–Steinberg floor, SSIM of
 the σ=2-blurred print beside the floor's, the lag-3 excess (a periodic tile), the share of reverse
@@ -147,8 +148,8 @@ def contact_sheet(rows: list[Image.Image], path: Path) -> None:
     out.save(path, optimize=True)
 
 
-def renderers(methods: list[str]) -> dict[str, Renderer]:
-    grid = {"columns": COLUMNS, "max_rows": MAX_ROWS}
+def renderers(methods: list[str], atlas: Path | None = None) -> dict[str, Renderer]:
+    grid = {"columns": COLUMNS, "max_rows": MAX_ROWS, "atlas": atlas}
     built = {}
     for method in methods:
         name = "epson" if method == "lookup" else method
@@ -195,10 +196,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("out/gallery"))
     parser.add_argument("--methods", default="epson,text,plain,discord,lookup")
     parser.add_argument("--only", help="comma-separated picture names")
+    parser.add_argument("--atlas", type=Path, help="score with the printer's measured glyphs (printd calibrate)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     methods = args.methods.split(",")
-    built = renderers(methods)
+    built = renderers(methods, args.atlas)
     gallery = pictures(set(args.only.split(",")) if args.only else None)
     for renderer in built.values():  # warm: the first render pays for allocations
         renderer.render(next(iter(gallery.values())))
