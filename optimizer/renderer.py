@@ -19,6 +19,8 @@ from .target import darkest_printable, load_frames, printable_tone, rows_for, to
 from .tone import adapt_contrast, learned_grey
 
 log = logging.getLogger(__name__)
+SEARCH_TENSORS = 4  # (R, C, K) tensors alive at once in a refinement step
+SEARCH_MEMORY = 1_000_000_000  # bytes the search may take: a 42×120 print needs ~50 MB
 STILL = 2 / 255  # a cell whose target moved less than this everywhere did not change
 
 
@@ -93,10 +95,20 @@ class Renderer:
         return img.crop(framing_box(img, self.settings.framing).rounded())
 
     def grid_for(self, img: Image.Image) -> tuple[int, int]:
-        """(rows, columns) for this (framed) photo under the settings."""
+        """(rows, columns) for this (framed) photo under the settings; a grid whose search would
+        not fit in memory is refused with the size that would."""
         s = self.settings
         cell = (self.atlas.cell_width, self.atlas.cell_height)
         rows = s.rows or min(s.max_rows, rows_for(img.size, s.columns, cell, s.row_gap))
+        # The search holds a few (rows, columns, candidates) float tensors at once.
+        need = SEARCH_TENSORS * rows * s.columns * len(self.codes) * 4
+        if need > SEARCH_MEMORY:
+            cells = SEARCH_MEMORY // (SEARCH_TENSORS * len(self.codes) * 4)
+            example = f"{s.columns}×{max(1, cells // s.columns)}"
+            raise ValueError(
+                f"a {s.columns}×{rows} grid needs about {need / 1e9:.1f} GB to search; "
+                f"at most {cells} cells (e.g. {example}) fit in {SEARCH_MEMORY / 1e9:g} GB"
+            )
         return rows, s.columns
 
     def canvas(self, img: Image.Image, grid: tuple[int, int] | None = None) -> np.ndarray:

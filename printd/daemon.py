@@ -80,6 +80,7 @@ class Daemon:
         self.wake = threading.Event()
         self.booth: Booth | None = None
         self.fleet: Fleet | None = None  # the MQTT node, where mqtt.url is set
+        self.inbox: Inbox
         self.pool = PrinterPool(
             config.pool,
             self.spool,
@@ -258,6 +259,7 @@ class Daemon:
         self._optional("snap socket", lambda: SnapServer(self.spool.root, self.booth_press))
         inbox = Inbox(self.config.inbox.path, self.spool, self.config.inbox.settle, on_job=self.wake)
         self.parts.append(inbox)
+        self.inbox = inbox
         if self.config.mqtt.url is not None:
             from .mqtt import Fleet
 
@@ -267,7 +269,7 @@ class Daemon:
             from .web import Host, WebServer  # the web stack is loaded only where it is used
 
             self.parts.append(WebServer(self.config, self.spool, Host(self.wake.set, self.pool.pause)))
-        self.workers = [threading.Thread(target=self.render_loop, name="render", daemon=True), *self.pool.threads]
+        self.workers = [threading.Thread(target=self.render_loop, name="render", daemon=True)]
         inbox.start()
         self.workers[0].start()
         self.pool.start()
@@ -277,6 +279,15 @@ class Daemon:
             self.spool.root,
             ", ".join(f"{p.name} ({p.uri})" for p in self.config.pool),
         )
+
+    def revive(self) -> None:
+        """Every worker that died is replaced (each catches its jobs' failures: this is the net)."""
+        if not self.workers[0].is_alive() and not self.stopping.is_set():
+            log.error("render worker had stopped; restarted")
+            self.workers[0] = threading.Thread(target=self.render_loop, name="render", daemon=True)
+            self.workers[0].start()
+        self.pool.revive()
+        self.inbox.revive()
 
     def prune(self) -> None:
         keep = self.config.spool.keep
@@ -289,7 +300,8 @@ class Daemon:
         watchdog_interval = int(os.environ.get("WATCHDOG_USEC", "0")) / 2e6 or 5.0
         next_prune = time.monotonic() + PRUNE_EVERY
         while not self.stopping.wait(min(watchdog_interval, 2.0)):
-            if all(w.is_alive() for w in self.workers):
+            self.revive()
+            if all(w.is_alive() for w in (*self.workers, *self.pool.threads, self.inbox.thread)):
                 notify("WATCHDOG=1")  # healthy: every worker alive
             self.write_status()
             if time.monotonic() >= next_prune:

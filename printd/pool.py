@@ -240,6 +240,15 @@ class PrinterPool:
         for slot in self.slots:
             slot.thread.join(timeout=timeout)
 
+    def revive(self) -> None:
+        """A printer's worker that died (it should not: it catches every job's failure) is
+        replaced, and says so."""
+        for slot in self.slots:
+            if not slot.thread.is_alive() and not self.stopping.is_set():
+                log.error("printer %s: its worker had stopped; restarted", slot.name)
+                slot.thread = threading.Thread(target=slot.run, name=f"printer {slot.name}", daemon=True)
+                slot.thread.start()
+
     @property
     def threads(self) -> list[threading.Thread]:
         return [slot.thread for slot in self.slots]

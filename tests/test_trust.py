@@ -151,3 +151,33 @@ def test_send_by_another_user_prints_and_the_next_inbox_file_prints_too(tmp_path
         proc.terminate()
         proc.wait(timeout=20)
         printer.close()
+
+
+def test_a_copy_that_stalls_is_taken_once_whole(tmp_path: Path) -> None:
+    printer = NetworkPrinter()
+    inbox, spool = tmp_path / "inbox", tmp_path / "spool"
+    inbox.mkdir()
+    data = write_photo(tmp_path / "p.png", (60, 80)).read_bytes()
+    proc = start(daemon_config(tmp_path, printer.uri))  # settle: 0.5 s
+    try:
+        wait_for(lambda: (spool / "status.json").exists(), 60)
+        with (inbox / "slow.png").open("wb") as out:
+            out.write(data[: len(data) // 2])
+            out.flush()
+            time.sleep(2.0)  # the copy stalls for four settle times
+            out.write(data[len(data) // 2 :])
+        wait_for(lambda: count(spool, JobState.DONE) == 1, 60)
+        assert count(spool, JobState.FAILED) == 0
+        (job,) = Spool(spool).jobs(JobState.DONE)
+        assert job.original.read_bytes() == data
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        printer.close()
+
+
+def test_a_grid_too_big_for_memory_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photo = write_photo(tmp_path / "p.png")
+    assert main(["render", str(photo), "-o", str(tmp_path / "a.txt"), "--columns", "1000", "--rows", "1000"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "GB" in error[0]

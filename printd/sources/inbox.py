@@ -19,6 +19,8 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from optimizer.target import BadImageError, load_frames
+
 from ..atomic import atomic_write
 from ..spool import Spool
 
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload", ".swp")
 REFUSED_FILE = "refused.json"  # things left in the inbox that were refused once: not again
 RESCAN_EVERY = 30.0  # seconds: the folder is listed again, whatever watchdog said
+STALLED = 60.0  # seconds a truncated picture may go unchanged before it counts as truncated
 
 
 def ignored(path: Path) -> bool:
@@ -77,6 +80,17 @@ class Inbox(FileSystemEventHandler):
         for path in sorted(self.path.iterdir()):  # dropped while we were not running
             self._note(path)
         self._thread.start()
+
+    def revive(self) -> None:
+        """The intake thread, replaced if it ever stopped (the daemon's watchdog asks)."""
+        if not self._thread.is_alive() and not self._stop.is_set():
+            log.error("inbox: the intake had stopped; restarted")
+            self._thread = threading.Thread(target=self._run, name="inbox", daemon=True)
+            self._thread.start()
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
 
     def close(self) -> None:
         self._stop.set()
@@ -130,6 +144,9 @@ class Inbox(FileSystemEventHandler):
             return False
         if not renamed_in and now - since < self.settle:
             return None
+        if self._still_arriving(path):
+            return False  # a copy that stalled: wait for the rest, however long the pause
+
         try:
             job = self.spool.submit(path, "inbox", move=True, regular_only=True)
         except OSError as exc:
@@ -146,6 +163,21 @@ class Inbox(FileSystemEventHandler):
         log.info("inbox: %r queued as %s", path.name, job.id)
         self.on_job.set()
         return True
+
+    def _still_arriving(self, path: Path) -> bool:
+        """A picture cut short whose file changed in the last STALLED seconds is a copy that paused,
+        not a truncated picture: it is taken once it is whole (or has not changed for that long)."""
+        try:
+            recent = time.time() - path.stat().st_mtime < STALLED
+        except OSError:
+            return False
+        if not recent:
+            return False
+        try:
+            load_frames(path, max_frames=1)
+        except BadImageError as exc:
+            return "truncated" in str(exc)
+        return False
 
     def _refuse(self, path: Path, reason: str, remove: bool) -> None:
         """failed/ gets a note with the reason (never the thing itself); a link is removed from the
