@@ -80,7 +80,7 @@ class Daemon:
         self.wake = threading.Event()
         self.booth: Booth | None = None
         self.fleet: Fleet | None = None  # the MQTT node, where mqtt.url is set
-        self.inbox: Inbox
+        self.inbox: Inbox | None = None
         self.pool = PrinterPool(
             config.pool,
             self.spool,
@@ -176,6 +176,7 @@ class Daemon:
             "printer": self.pool.summary(),
             "printers": self.pool.states(),
             "booth": self.booth.state.value if self.booth else "off",
+            "intake": "paused: disk full" if self.inbox is not None and self.inbox.disk_full else "taking files",
             "updated": time.time(),
             "queued": queued,
         }
@@ -287,7 +288,8 @@ class Daemon:
             self.workers[0] = threading.Thread(target=self.render_loop, name="render", daemon=True)
             self.workers[0].start()
         self.pool.revive()
-        self.inbox.revive()
+        if self.inbox is not None:
+            self.inbox.revive()
 
     def prune(self) -> None:
         keep = self.config.spool.keep
@@ -301,7 +303,8 @@ class Daemon:
         next_prune = time.monotonic() + PRUNE_EVERY
         while not self.stopping.wait(min(watchdog_interval, 2.0)):
             self.revive()
-            if all(w.is_alive() for w in (*self.workers, *self.pool.threads, self.inbox.thread)):
+            intake = [self.inbox.thread] if self.inbox is not None else []
+            if all(w.is_alive() for w in (*self.workers, *self.pool.threads, *intake)):
                 notify("WATCHDOG=1")  # healthy: every worker alive
             self.write_status()
             if time.monotonic() >= next_prune:

@@ -16,12 +16,13 @@ STATUS_FILE = "status.json"
 def status_report(spool: Spool, last: int = 10) -> dict[str, object]:
     """One object for `printd status --json`: printer state and the jobs."""
     state_file = Path(spool.root) / STATUS_FILE
-    printer, booth, printers = "no daemon running", "off", {}
+    printer, booth, printers, intake = "no daemon running", "off", {}, "no daemon running"
     if spool.daemon_running() and state_file.exists():
         try:
             state = json.loads(state_file.read_text())
             printer, booth = state.get("printer", "unknown"), state.get("booth", "off")
             printers = state.get("printers", {})
+            intake = state.get("intake", "taking files")
         except ValueError:
             printer = "unknown"
     jobs = []
@@ -41,6 +42,7 @@ def status_report(spool: Spool, last: int = 10) -> dict[str, object]:
         "printer": printer,
         "printers": printers,
         "booth": booth,
+        "intake": intake,
         "daemon": spool.daemon_running(),
         "spool_mb": spool.size() / 1e6 if spool.root.is_dir() else 0.0,
         "jobs": jobs,

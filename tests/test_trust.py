@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -181,3 +184,49 @@ def test_a_grid_too_big_for_memory_is_refused_in_one_line(tmp_path: Path, capsys
     assert main(["render", str(photo), "-o", str(tmp_path / "a.txt"), "--columns", "1000", "--rows", "1000"]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "GB" in error[0]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 3 MB tmpfs for the spool and inbox, where the test may mount one (root, and a kernel that lets it)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.decode().strip()}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_full_disk_loses_nothing_and_the_daemon_lives(small_disk: Path, tmp_path: Path) -> None:
+    printer = NetworkPrinter()
+    inbox, spool = small_disk / "inbox", small_disk / "spool"
+    inbox.mkdir()
+    proc = start(daemon_config(small_disk, printer.uri))
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    try:
+        wait_for(lambda: (spool / "status.json").exists(), 60)
+        for i in range(4):
+            write_photo(inbox / f"before{i}.png", (40, 50), seed=i)
+        filler = small_disk / "filler"
+        with contextlib.suppress(OSError), filler.open("wb") as out:
+            while True:
+                out.write(b"\0" * 65536)  # the disk is full now, in the middle of the batch
+        for i in range(4):
+            picture = write_photo(aside / f"after{i}.png", (40, 50), seed=10 + i)
+            with contextlib.suppress(OSError):
+                shutil.copy(picture, inbox / picture.name)  # may fail, or leave half a file
+        wait_for(lambda: json.loads((spool / "status.json").read_text()).get("intake") is not None, 10)
+        assert proc.poll() is None
+        filler.unlink()  # space again: the user copies what did not arrive whole
+        for picture in aside.iterdir():
+            if not (inbox / picture.name).exists() or (inbox / picture.name).stat().st_size != picture.stat().st_size:
+                shutil.copy(picture, inbox / picture.name)
+        names = {f"before{i}.png" for i in range(4)} | {f"after{i}.png" for i in range(4)}
+        wait_for(lambda: {j.record.name for j in Spool(spool).jobs(JobState.DONE)} >= names, 120)
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        printer.close()
