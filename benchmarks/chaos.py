@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -78,6 +79,7 @@ def disk_full(batch: int) -> None:
         disk.mkdir()
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], check=True)
         printer = NetworkPrinter()
+        proc = None
         try:
             config = daemon_config(disk, printer.uri)
             (disk / "inbox").mkdir()
@@ -100,17 +102,18 @@ def disk_full(batch: int) -> None:
             filler.unlink()  # space again
             for name in names:
                 if (root / name).exists():
-                    os.replace(root / name, disk / "inbox" / name)
+                    shutil.move(root / name, disk / "inbox" / name)
             wait_for(lambda: set(accounted(disk / "spool")) >= set(names), 300)
             done = Counter(j.record.name for j in Spool(disk / "spool", create=False).jobs(JobState.DONE))
             lost = len(set(names) - set(done))
             print(f"{batch} pictures, disk full in the middle: {lost} lost; daemon alive: {proc.poll() is None};"
                   f" {drop_errors} copies into the full inbox failed on the user's side")  # fmt: skip
-            proc.terminate()
-            proc.wait(timeout=30)
         finally:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=30)
             printer.close()
-            subprocess.run(["umount", str(disk)], check=False)
+            subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def big_drop(count: int) -> None:
@@ -145,7 +148,8 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--drop", type=int, default=1000)
     args = parser.parse_args()
-    kills(args.batch, args.kills, random.Random(5))
+    if args.kills:
+        kills(args.batch, args.kills, random.Random(5))
     if os.geteuid() == 0:
         disk_full(30)
     big_drop(args.drop)
