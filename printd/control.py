@@ -19,7 +19,6 @@ import pwd
 import shutil
 import socket
 import struct
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from optimizer.target import load_frames
 from .errors import PrintdError, UsageError
 from .job_art import check_art
 from .spool import Spool
+from .unix_server import UnixServer
 
 log = logging.getLogger(__name__)
 CONTROL_SOCKET = "printd.sock"
@@ -44,50 +44,25 @@ class ControlServer:
         self.spool = spool
         self.wake = wake
         self.printers = printers
-        self.path = spool.root / CONTROL_SOCKET
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # left by a daemon that died: the spool lock says none runs now
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(self.path))
-        self.path.chmod(0o660)  # the spool's group may submit, as it may drop files in the inbox
-        self.sock.listen(16)
-        self.sock.settimeout(0.5)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="control", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), name="control client", daemon=True).start()
+        self.server = UnixServer(spool.root / CONTROL_SOCKET, self._serve, "control", concurrent=True)
 
     def _serve(self, conn: socket.socket) -> None:
         fds: list[int] = []
-        with conn:
-            conn.settimeout(30)
-            try:
-                data, ancillary, _, _ = conn.recvmsg(MAX_REQUEST, socket.CMSG_SPACE(4))
-                for level, kind, payload in ancillary:
-                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                        fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
-                uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
-                reply = self._handle(json.loads(data.decode()), fds[0] if fds else None, uid)
-            except (ValueError, UnicodeDecodeError) as exc:
-                reply = {"error": f"not a request ({exc})"}
-            except OSError as exc:
-                log.debug("control: %s", exc)
-                return
-            finally:
-                for fd in fds:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-            with contextlib.suppress(OSError):
-                conn.sendall(json.dumps(reply).encode() + b"\n")
+        conn.settimeout(30)
+        try:
+            data, ancillary, _, _ = conn.recvmsg(MAX_REQUEST, socket.CMSG_SPACE(4))
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
+            uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
+            reply = self._handle(json.loads(data.decode()), fds[0] if fds else None, uid)
+        except (ValueError, UnicodeDecodeError) as exc:
+            reply = {"error": f"not a request ({exc})"}
+        finally:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        conn.sendall(json.dumps(reply).encode() + b"\n")
 
     def _handle(self, request: dict[str, Any], fd: int | None, uid: int) -> dict[str, object]:
         if request.get("op") != "submit" or fd is None:
@@ -126,11 +101,7 @@ class ControlServer:
         return {"ids": ids}
 
     def close(self) -> None:
-        self.stopping.set()
-        self.sock.close()
-        self.thread.join(timeout=2)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        self.server.close()
 
 
 def user_name(uid: int) -> str:

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from ..config import ButtonConfig
 from ..errors import PrintdError
+from ..unix_server import UnixServer
 
 log = logging.getLogger(__name__)
 
@@ -169,46 +170,20 @@ class SnapServer:
     """`printd snap`'s way in: one line asked ("snap"), one line answered, on a Unix socket."""
 
     def __init__(self, spool_root: Path, on_press: Press):
-        self.path = Path(spool_root) / SNAP_SOCKET
         self.on_press = on_press
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # left by a daemon that died: the spool lock says none is running now
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self.sock.bind(str(self.path))
+            self.server = UnixServer(Path(spool_root) / SNAP_SOCKET, self._serve, "snap")
         except OSError as exc:
-            self.sock.close()
-            raise TriggerUnavailable(f"printd snap: cannot listen on {self.path} ({exc})") from exc
-        self.path.chmod(0o660)  # the spool's group may ask for shots, as it may submit jobs
-        self.sock.listen(8)
-        self.sock.settimeout(0.5)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="snap", daemon=True)
-        self.thread.start()
+            raise TriggerUnavailable(f"printd snap: cannot listen in {spool_root} ({exc})") from exc
 
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(2)
-                try:
-                    request = conn.recv(64).strip()
-                    reply = self.on_press("printd snap") if request == b"snap" else f"error: not a request: {request!r}"
-                    conn.sendall(reply.encode() + b"\n")
-                except OSError as exc:
-                    log.debug("snap request: %s", exc)
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(2)
+        request = conn.recv(64).strip()
+        reply = self.on_press("printd snap") if request == b"snap" else f"error: not a request: {request!r}"
+        conn.sendall(reply.encode() + b"\n")
 
     def close(self) -> None:
-        self.stopping.set()
-        self.sock.close()
-        self.thread.join(timeout=2)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        self.server.close()
 
 
 def request_snap(spool_root: Path, timeout: float = 5.0) -> str:
