@@ -96,6 +96,8 @@ class Artist:
 
         columns = profile(printer.profile).columns if printer else pool_columns(self.config)
         settings = settings_for(self.config, check_art(art), columns)
+        if settings.dark:  # the config's own art.dark: for screens only
+            raise UsageError("art.dark is for screens: on paper the art would print as a negative")
         if settings not in self._renderers:
             self._renderers[settings] = Renderer(settings)
             while len(self._renderers) > self.KEEP:

@@ -96,6 +96,10 @@ def test_dark_mode_draws_light_glyphs_on_dark(tmp_path: Path, fast_config: Path)
 def test_dark_mode_is_refused_for_paper(tmp_path: Path, photo: Path, fast_config: Path, capsys) -> None:
     assert main(["send", str(photo), "--dark", "--printer", "tcp://127.0.0.1:9", "--config", str(fast_config)]) == 2
     assert "negative" in capsys.readouterr().err
+    dark_config = tmp_path / "dark.yaml"
+    dark_config.write_text(fast_config.read_text().replace("art:\n", "art:\n  dark: true\n"))
+    assert main(["send", str(photo), "--printer", "tcp://127.0.0.1:9", "--config", str(dark_config)]) == 2
+    assert "negative" in capsys.readouterr().err
 
 
 def moving_square(path: Path, frames: int = 6) -> Path:
