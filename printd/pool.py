@@ -177,7 +177,7 @@ class PrinterPool:
         """The first job in line that `slot` may print, waiting up to `timeout`."""
         with self._cond:
             deadline = time.monotonic() + timeout
-            while not self.stopping.is_set():
+            while not self.stopping.is_set() and not slot.paused:  # paused while waiting: takes nothing
                 for item in self._line:
                     if item.job.record.pin in (None, slot.name):
                         self._line.remove(item)
@@ -211,7 +211,9 @@ class PrinterPool:
         """Pause or resume the printer `name`; False if there is none."""
         for slot in self.slots:
             if slot.name == name:
-                slot.paused = paused
+                with self._cond:
+                    slot.paused = paused
+                    self._cond.notify_all()  # a worker waiting in take() looks again
                 slot.wake.set()
                 self.changed()
                 return True

@@ -116,15 +116,17 @@ def test_host_actions_need_the_token(site: Site, tmp_path: Path) -> None:
         assert wrong.status_code == 401 and "token" in wrong.json()["error"]
         paused = http.post("/api/printers/printer/pause", headers={"Authorization": f"Bearer {TOKEN}"})
         assert paused.status_code == 200
-        wait_for(lambda: "paused" in http.get("/api/status").json()["printers"]["printer"], 10)
-        again = http.post(f"/api/jobs/{job}/reprint", headers={"Authorization": f"Bearer {TOKEN}"})
-        assert again.status_code == 201
-        copy = again.json()["id"]
-        time.sleep(1.5)  # paused: rendered perhaps, but not printed
-        assert http.get(f"/api/jobs/{copy}").json()["state"] in ("queued", "active")
-        resumed = http.post("/api/printers/printer/resume", headers={"Authorization": f"Bearer {TOKEN}"})
+        try:
+            wait_for(lambda: "paused" in http.get("/api/status").json()["printers"]["printer"], 30)
+            again = http.post(f"/api/jobs/{job}/reprint", headers={"Authorization": f"Bearer {TOKEN}"})
+            assert again.status_code == 201
+            copy = again.json()["id"]
+            time.sleep(1.5)  # paused: rendered perhaps, but not printed
+            assert http.get(f"/api/jobs/{copy}").json()["state"] in ("queued", "active")
+        finally:  # the next tests need the printer back, whatever happened here
+            resumed = http.post("/api/printers/printer/resume", headers={"Authorization": f"Bearer {TOKEN}"})
         assert resumed.status_code == 200
-        wait_for(lambda: http.get(f"/api/jobs/{copy}").json()["state"] == "done", 30)
+        wait_for(lambda: http.get(f"/api/jobs/{copy}").json()["state"] == "done", 60)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
