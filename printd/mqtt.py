@@ -85,6 +85,7 @@ class Fleet:
         client.will_set(f"{self.base}/status", json.dumps({"state": "offline"}), qos=1, retain=True)
         client.on_connect = self._connected
         client.on_message = self._message
+        client.on_subscribe = self._subscribed
         client.reconnect_delay_set(1, 30)
         self.client = client
         connect = Properties(PacketTypes.CONNECT)
@@ -100,6 +101,13 @@ class Fleet:
             return
         log.info("MQTT: connected (session %s)", "resumed" if flags.session_present else "new")
         client.subscribe([(self.topics["own"], 1), (self.topics["fleet"], 1), (self.topics["snap"], 1)])
+
+    def _subscribed(self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
+        # Online only once the broker has the subscriptions: work published after the retained
+        # "online" reaches this node too.
+        if any(reason.is_failure for reason in reasons):
+            log.warning("MQTT: subscriptions refused: %s", reasons)
+            return
         self.publish_state()
         if self.mqtt.discovery:
             self._discovery()
