@@ -18,10 +18,12 @@ CODES = 256
 # 0x00–0x1F and 0x7F are printer controls: sending them as text would change the printer's state.
 PRINTABLE = np.array([0x20 <= c <= 0x7E or c >= 0x80 for c in range(CODES)])
 ASCII = np.array([0x20 <= c <= 0x7E for c in range(CODES)])
-# ░▒▓: the shades, CP437's own halftone, even at any distance; █▄▌▐▀■: solid blocks, a mosaic.
+# ░▒▓: the shades, CP437's own halftone, even at any distance; ▄▌▐▀■: half blocks, edges on the
+# cell's middle; █: the full block, the same dots as a reversed space.
 SHADE_CODES = (0xB0, 0xB1, 0xB2)
-SOLID_CODES = (0xDB, 0xDC, 0xDD, 0xDE, 0xDF, 0xFE)
-BLOCK_CODES = SHADE_CODES + SOLID_CODES
+HALF_CODES = (0xDC, 0xDD, 0xDE, 0xDF, 0xFE)
+FULL_BLOCK = 0xDB
+BLOCK_CODES = (*SHADE_CODES, *HALF_CODES, FULL_BLOCK)
 SPACE = 0x20
 
 # Print modes Epson switches between characters within a line. Each mode's bitmap is derived

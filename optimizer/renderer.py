@@ -12,7 +12,7 @@ from PIL import Image
 from .align import Alignment, fit_alignment
 from .art import Animation, Art
 from .framing import fit_to_canvas, framing_box
-from .glyphs import ASCII, BLOCK_CODES, PRINTABLE, SOLID_CODES, load_atlas, load_atlas_file
+from .glyphs import ASCII, BLOCK_CODES, FULL_BLOCK, PRINTABLE, load_atlas, load_atlas_file
 from .search import Problem, Progress, glyph_gram, glyph_texture, optimise
 from .settings import Settings
 from .target import darkest_printable, load_frames, printable_tone, rows_for, to_grey
@@ -39,7 +39,9 @@ def allowed_codes(settings: Settings) -> np.ndarray:
     allowed = PRINTABLE & (ASCII if settings.charset == "ascii" else True)
     banned = [b for ch in settings.banned for b in ch.encode("cp437", errors="ignore")]
     if settings.blocks != "all":
-        banned += BLOCK_CODES if settings.blocks == "none" else SOLID_CODES
+        # █ prints the dots of a reversed space, which may only go where reverse may (dark regions):
+        # as a plain glyph it would be a black blotch anywhere.
+        banned += BLOCK_CODES if settings.blocks == "none" else [FULL_BLOCK]
     allowed = allowed.copy()
     allowed[banned] = False
     return allowed

@@ -93,6 +93,12 @@ class Objective:
             transfer += weight * gy[:, None] * gx[None, :]
         self.transfer = transfer / (shape[0] * shape[1])  # per canvas pixel, as a mean
 
+    def reach(self, pitch: int, width: int) -> tuple[int, int]:
+        """(rows, columns): how far apart two cells of this pitch and width can be and still
+        interact. Q is a sum of Gaussian autocorrelations, each zero beyond twice its blur's radius,
+        and the zero padding of the FFT is wide enough that nothing wraps round."""
+        return math.ceil(2 * self.margin / pitch), math.ceil(2 * self.margin / width)
+
     def apply_q(self, diff: torch.Tensor) -> torch.Tensor:
         """Q·diff, where J = diffᵀ Q diff (without the pool term): half the gradient."""
         spectrum = torch.fft.rfft2(diff, s=self.fft_shape)
@@ -293,46 +299,57 @@ def refine(
 
     Each cell's exact best glyph given its neighbours comes from a second-order expansion of the
     objective (exact: it is quadratic in the print); the cells whose gain is the best in their
-    neighbourhood move together, until no cell gains.
+    neighbourhood move together, until no cell gains. A move changes the gradient only within the
+    objective's reach (objective.reach), so after each step only the cells that close to a move
+    are searched again: the result is the same as searching every cell every step, in about a
+    third of the time.
     """
     rows, cols = problem.grid
     k, h, w = problem.ink.shape
     flat_ink = problem.ink.reshape(k, h * w)
     gram = objective.gram(problem.ink, problem.gram)
     self_term = gram.diagonal()
-    cell_cost = problem.cost / (rows * cols)
-    own = cell_terms(problem, settings) + cell_cost
+    own = (cell_terms(problem, settings) + problem.cost / (rows * cols)).reshape(rows * cols, k)
     coherence = settings.reverse_coherence / (rows * cols)
-    candidates = torch.arange(k, device=choice.device)
+    leave = None
+    if problem.keep is not None and problem.keep_cost is not None:
+        candidates = torch.arange(k, device=choice.device)
+        leave = (problem.keep_cost[..., None] * (candidates != problem.keep[..., None])).reshape(rows * cols, k)
+    reach = objective.reach(h + problem.row_gap, w)
     generator = torch.Generator(device=choice.device).manual_seed(settings.seed)
     choice = choice.clone()
+    gain = torch.zeros(rows, cols, device=choice.device)
+    best = choice.clone()
+    dirty = torch.ones(rows, cols, dtype=torch.bool, device=choice.device)
     most = settings.sweeps * NEAR_MOVES
     for step in range(most):
         paper = render_hard(choice, problem.ink, problem.row_gap)
         grad = objective.gradient(paper, problem.target)
-        grad = cell_view(grad, h, w, problem.row_gap).reshape(rows, cols, h * w)
+        at = dirty.reshape(-1).nonzero()[:, 0]
+        grad = cell_view(grad, h, w, problem.row_gap).reshape(rows * cols, h * w)[at]
+        current = choice.reshape(-1)[at][:, None]
         # Adding ink lowers the paper tone, hence the sign: Δ = −⟨g, ink_b − ink_a⟩ + quadratic.
-        linear = -grad @ flat_ink.T  # (R, C, K)
-        current = choice[..., None]
-        delta = linear - linear.gather(-1, current) + self_term - 2 * gram[choice] + self_term[choice][..., None]
-        delta = delta + own - own.gather(-1, current)
+        linear = -grad @ flat_ink.T  # (N, K): the dirty cells only
+        delta = linear - linear.gather(-1, current) + self_term - 2 * gram[current[:, 0]] + self_term[current]
+        delta = delta + own[at] - own[at].gather(-1, current)
         if problem.reverse is not None and coherence:
             # A reversed cell beside a plain one (or the other way round) costs `coherence` per edge.
-            reversed_now = problem.reverse[choice]
-            neighbours = neighbour_count(reversed_now)[..., None]
-            edges = torch.where(problem.reverse, 4 - neighbours, neighbours)  # (R, C, K)
+            neighbours = neighbour_count(problem.reverse[choice]).reshape(-1)[at][:, None]
+            edges = torch.where(problem.reverse, 4 - neighbours, neighbours)  # (N, K)
             delta = delta + coherence * (edges - edges.gather(-1, current))
-        if problem.keep is not None and problem.keep_cost is not None:
-            leave = problem.keep_cost[..., None] * (candidates != problem.keep[..., None])
-            delta = delta + leave - leave.gather(-1, current)
-        gain, best = delta.min(dim=-1)
+        if leave is not None:
+            delta = delta + leave[at] - leave[at].gather(-1, current)
+        cell_gain, cell_best = delta.min(dim=-1)
+        gain.view(-1)[at] = cell_gain
+        best.view(-1)[at] = cell_best
         move = _local_winners(gain, generator) & (best != choice)
         choice = torch.where(move, best, choice)
-        moved = int(move.sum())
         if progress and step % NEAR_MOVES == 0:
             progress(settings.steps + step // NEAR_MOVES + 1, settings.steps + settings.sweeps)
-        if moved == 0:
+        if not bool(move.any()):
             break
+        window = (2 * reach[0] + 1, 2 * reach[1] + 1)
+        dirty = F.max_pool2d(move.float()[None, None], window, stride=1, padding=reach)[0, 0] > 0
     log.debug("refined in %d steps", step + 1)
     return choice
 

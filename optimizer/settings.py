@@ -33,10 +33,12 @@ class Settings:
     # Glyph set.
     charset: str = "cp437"  # "cp437" or "ascii"
     # Print modes a cell may use (glyphs.MODES), the first being the plain one. Reverse glyphs
-    # give dark regions texture made of characters, emphasized ones the mid-tones.
-    modes: tuple[str, ...] = ("normal", "reverse", "emphasized")
+    # give dark regions texture made of characters, emphasized ones the mid-tones, and the
+    # underlines the tones between two glyphs (docs/architecture.md §3a).
+    modes: tuple[str, ...] = MODES
     banned: str = ""  # characters never to print
-    # none: no ░▒▓█▄▌▐▀■; shades: ░▒▓ for flat areas, no solid blocks; all: both.
+    # none: no ░▒▓▄▌▐▀■█; shades: ░▒▓ for flat areas and the half blocks ▄▌▐▀■ for hard edges, but
+    # not █ (a reversed space prints it where reverse may go); all: █ too.
     blocks: str = "shades"
     # What a cell of ░▒▓█▄▌▐▀■ costs, in units of the objective, so that characters win wherever
     # they draw the photo nearly as well (measured in benchmarks/gallery.py).

@@ -110,7 +110,7 @@ class ArtConfig:
     font_offset_y: int = 0  # e.g. 4 for bitArray-A2 at size 24
     row_gap: int | None = None  # dots; None: the preset's (6 for epson)
     modes: tuple[str, ...] | None = None  # None: the preset's
-    blocks: str | None = None  # None: the preset's; none, shades (░▒▓) or all (and █▄▌▐▀■)
+    blocks: str | None = None  # None: the preset's; none, shades (░▒▓▄▌▐▀■) or all (and █)
     atlas: Path | None = None  # the printer's measured glyphs (printd calibrate); None: the font
     framing: str = "fit"  # fit (whole photo), fill (crop to the grid), subject (crop to faces)
     banned: str = ""

@@ -9,13 +9,11 @@ from PIL import Image
 
 from optimizer import Renderer, Settings
 from optimizer.calibration import CODES, CalibrationError, Layout, read_sheet, render_sheet
-from optimizer.glyphs import load_atlas, load_atlas_file
+from optimizer.glyphs import MODES, load_atlas, load_atlas_file
 from printd.cli import main
 from printd.receipt import PaperSettings
 from printd.testpage import calibration_job
 from tests.conftest import write_photo
-
-MODES = ("normal", "reverse", "emphasized")
 
 
 def printers_glyphs(seed: int = 0) -> dict[str, np.ndarray]:

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from optimizer import Art
+from optimizer.glyphs import MODES
 from printd.cli import main
 from printd.errors import PaperOut, PrinterNotFound, PrinterPermissionDenied, PrinterTimeout
 from printd.receipt import PaperSettings, encode_line, receipt_bytes
@@ -36,7 +37,7 @@ def rendered(tmp_path: Path, photo: Path, config: Path) -> tuple[bytes, bytes | 
 
 def assert_job_is_the_art(job: bytes, text: bytes, modes: bytes | None) -> None:
     """Zero mismatches: every row, every byte, every mode."""
-    names = ("normal", "reverse", "emphasized")
+    names = MODES
     rows = decode_rows(job)
     lines = text.rstrip(b"\n").split(b"\n")
     mode_lines = modes.rstrip(b"\n").split(b"\n")[1:] if modes else [b"0" * len(line) for line in lines]
@@ -139,7 +140,7 @@ def test_testpage_prints_every_mode(fast_config, network_printer) -> None:
     assert main(["testpage", "--printer", network_printer.uri, "--config", str(fast_config)]) == 0
     rows = decode_rows(network_printer.model.jobs(expect=1)[0])
     used = {mode for _, modes in rows for mode in modes}
-    assert used == {"normal", "reverse", "emphasized"}
+    assert used == set(MODES)
     assert any(b"\xdb" not in r and r.startswith(b"Dx ") for r, _ in rows)  # blocks banned: blank there
     assert all(len(r) <= 42 for r, _ in rows)  # a TM-T88V's 42 columns: nothing wraps
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from optimizer import Art
-from optimizer.glyphs import PRINTABLE
+from optimizer.glyphs import MODES, PRINTABLE
 from printd.cli import main
 
 
@@ -22,7 +22,7 @@ def read_grid(path: Path) -> list[bytes]:
     assert data.endswith(b"\n")
     rows = data[:-1].split(b"\n")
     if rows[0].startswith(b"modes: "):
-        assert rows[0] == b"modes: normal reverse emphasized"
+        assert rows[0] == b"modes: " + " ".join(MODES).encode()
         rows = rows[1:]
     return rows
 
@@ -99,7 +99,7 @@ def test_glyph_sheet_is_16_by_16_cells_per_mode(tmp_path: Path, fast_config: Pat
     sheet = tmp_path / "sheet.png"
     assert main(["glyphs", "--sheet", str(sheet), "--config", str(fast_config)]) == 0
     img = np.asarray(Image.open(sheet))
-    assert img.shape == (3 * 16 * 24, 16 * 12)  # epson: normal, reverse, emphasized blocks
+    assert img.shape == (len(MODES) * 16 * 24, 16 * 12)  # epson: a block per print mode
     plain = img[: 16 * 24]
     control_rows = plain[: 2 * 24]  # codes 0x00–0x1F are printer controls: blank cells
     assert (control_rows == 255).all()
