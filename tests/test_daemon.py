@@ -7,13 +7,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from printd.spool import JobState, Spool
 from tests.conftest import write_photo
-from tests.fakes import NetworkPrinter, decode_rows
+from tests.fakes import NetworkPrinter, ServedPrinter, decode_rows
 
 
 @pytest.fixture
@@ -37,6 +39,20 @@ def daemon_config(tmp_path: Path, uri: str) -> Path:
 def start(config: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-m", "printd", "run", "--config", str(config)], stderr=subprocess.PIPE)
     return proc
+
+
+@contextmanager
+def running(config: Path, *printers: ServedPrinter) -> Iterator[subprocess.Popen[bytes]]:
+    """The daemon on `config`; at the end, whatever happened, it is stopped and reaped and then the
+    printers it used are closed."""
+    proc = start(config)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        for printer in printers:
+            printer.close()
 
 
 def wait_for(predicate, timeout: float = 60) -> None:
@@ -89,8 +105,7 @@ def test_slow_file_is_printed_whole_once(tmp_path: Path, printer: NetworkPrinter
     inbox, spool = tmp_path / "inbox", tmp_path / "spool"
     inbox.mkdir()
     data = write_photo(tmp_path / "src.png", (60, 70)).read_bytes()
-    proc = start(config)
-    try:
+    with running(config):
         with (inbox / "slow.png").open("wb") as f:
             for i in range(0, len(data), len(data) // 5 + 1):
                 f.write(data[i : i + len(data) // 5 + 1])
@@ -101,9 +116,6 @@ def test_slow_file_is_printed_whole_once(tmp_path: Path, printer: NetworkPrinter
         [job] = Spool(spool).jobs(JobState.DONE)
         assert job.original.read_bytes() == data
         assert count(spool, JobState.FAILED) == 0 and len(printer.model.jobs(expect=1)) == 1
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_kill_9_loses_nothing_and_printer_away_then_back(tmp_path: Path, printer: NetworkPrinter) -> None:
@@ -120,22 +132,17 @@ def test_kill_9_loses_nothing_and_printer_away_then_back(tmp_path: Path, printer
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     printer.model.state = "online"  # the printer comes back while the daemon is down
-    proc = start(config)
-    try:
+    with running(config) as proc:
         wait_for(lambda: count(spool, JobState.DONE) == 4)
         assert count(spool, JobState.ACTIVE) == 0 and count(spool, JobState.QUEUED) == 0
         assert 4 <= len(printer.model.jobs(expect=4)) <= 5
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_send_goes_through_a_running_daemon(tmp_path: Path, printer: NetworkPrinter) -> None:
     config = daemon_config(tmp_path, printer.uri)
     (tmp_path / "inbox").mkdir()
     photo = write_photo(tmp_path / "p.png", (40, 50))
-    proc = start(config)
-    try:
+    with running(config):
         wait_for(lambda: (tmp_path / "spool" / "status.json").exists())
         sent = subprocess.run(
             [sys.executable, "-m", "printd", "send", str(photo), "--config", str(config)],
@@ -156,6 +163,3 @@ def test_send_goes_through_a_running_daemon(tmp_path: Path, printer: NetworkPrin
 
         report = json.loads(status.stdout)
         assert report["printer"] == "ready" and report["jobs"][0]["state"] == "done"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

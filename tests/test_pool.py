@@ -15,7 +15,7 @@ from printd.cli import main
 from printd.spool import JobState, Spool
 from tests.conftest import write_photo
 from tests.fakes import NetworkPrinter, PrinterModel, decode_rows
-from tests.test_daemon import count, start, wait_for
+from tests.test_daemon import count, running, wait_for
 
 
 def pool_config(
@@ -44,8 +44,7 @@ def test_paper_out_on_one_printer_and_the_other_prints_the_rest_once(tmp_path: P
     left.model.after_job = lambda n: setattr(left.model, "state", "paper_out") if n == 3 else None
     inbox, spool = tmp_path / "inbox", tmp_path / "spool"
     inbox.mkdir()
-    proc = start(pool_config(tmp_path, {"left": left.uri, "right": right.uri}))
-    try:
+    with running(pool_config(tmp_path, {"left": left.uri, "right": right.uri}), left, right):
         total = 16
         for i in range(total):
             write_photo(inbox / f"p{i:02d}.png", (40, 50), seed=i)
@@ -61,11 +60,6 @@ def test_paper_out_on_one_printer_and_the_other_prints_the_rest_once(tmp_path: P
             assert [j.record.printed_at for j in mine] == sorted(j.record.printed_at for j in mine)
         status = json.loads((spool / "status.json").read_text())
         assert "out of paper" in status["printers"]["left"] and status["printers"]["right"].startswith("ready")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        left.close()
-        right.close()
 
 
 def test_a_printer_cut_off_mid_job_prints_it_again_marked(tmp_path: Path) -> None:
@@ -73,8 +67,7 @@ def test_a_printer_cut_off_mid_job_prints_it_again_marked(tmp_path: Path) -> Non
     printer = NetworkPrinter(PrinterModel(hang_up_after_job=2))
     inbox, spool = tmp_path / "inbox", tmp_path / "spool"
     inbox.mkdir()
-    proc = start(pool_config(tmp_path, {"only": printer.uri}))
-    try:
+    with running(pool_config(tmp_path, {"only": printer.uri}), printer):
         for name in ("a.png", "b.png", "c.png"):
             write_photo(inbox / name, (40, 50), seed=len(name) + ord(name[0]))
         wait_for(lambda: count(spool, JobState.DONE) == 3, 60)
@@ -82,18 +75,13 @@ def test_a_printer_cut_off_mid_job_prints_it_again_marked(tmp_path: Path) -> Non
         assert records["b.png"].possible_duplicate and records["b.png"].attempts == 2
         assert not records["a.png"].possible_duplicate and not records["c.png"].possible_duplicate
         assert len(printer.model.jobs(expect=4)) == 4  # b twice: once lost, once printed
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        printer.close()
 
 
 def test_send_through_the_daemon_prints_what_its_flags_ask(tmp_path: Path, photo: Path) -> None:
     printer = NetworkPrinter()
     config = pool_config(tmp_path, {"desk": printer.uri})
     spool = tmp_path / "spool"
-    proc = start(config)
-    try:
+    with running(config, printer):
         wait_for(lambda: Spool(spool, create=False).daemon_running(), 30)
         sent = subprocess.run(
             [
@@ -124,10 +112,6 @@ def test_send_through_the_daemon_prints_what_its_flags_ask(tmp_path: Path, photo
         )
         assert dark.returncode == 2 and b"dark mode" in dark.stderr
         assert count(spool, JobState.QUEUED) == 0
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        printer.close()
 
 
 @pytest.mark.parametrize("command", [["status", "--json"], ["snap"], ["--version"]])

@@ -21,7 +21,7 @@ from printd.cli import main
 from printd.spool import JobRecord, JobState, Spool
 from tests.conftest import write_photo
 from tests.fakes import NetworkPrinter
-from tests.test_daemon import count, daemon_config, start, wait_for
+from tests.test_daemon import count, daemon_config, running, start, wait_for
 
 
 def test_a_16_bit_grey_png_keeps_its_tones(tmp_path: Path) -> None:
@@ -72,8 +72,7 @@ def test_a_fifo_and_a_link_in_the_inbox_block_nothing(tmp_path: Path) -> None:
     printer = NetworkPrinter()
     inbox, spool = tmp_path / "inbox", tmp_path / "spool"
     inbox.mkdir()
-    proc = start(daemon_config(tmp_path, printer.uri))
-    try:
+    with running(daemon_config(tmp_path, printer.uri), printer) as proc:
         os.mkfifo(inbox / "stuck.jpg")
         os.symlink("/etc/hostname", inbox / "secret.png")
         write_photo(inbox / "good.png", (40, 50))
@@ -83,10 +82,6 @@ def test_a_fifo_and_a_link_in_the_inbox_block_nothing(tmp_path: Path) -> None:
         assert not any(p.is_symlink() for p in spool.rglob("*"))  # a note was kept, never the link
         assert not (inbox / "secret.png").is_symlink()
         assert proc.poll() is None
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        printer.close()
 
 
 def test_sigterm_during_a_long_animation_stops_within_5_s_and_keeps_the_job(tmp_path: Path) -> None:
@@ -123,7 +118,6 @@ def test_send_by_another_user_prints_and_the_next_inbox_file_prints_too(tmp_path
     inbox, spool = tmp_path / "inbox", tmp_path / "spool"
     inbox.mkdir()
     config = daemon_config(tmp_path, printer.uri)
-    proc = start(config)
     picture = write_photo(tmp_path / "mine.png", (40, 50))
     for folder in (tmp_path, *tmp_path.parents[:2]):  # pytest's folders are the owner's alone
         folder.chmod(folder.stat().st_mode | 0o050)
@@ -131,7 +125,7 @@ def test_send_by_another_user_prints_and_the_next_inbox_file_prints_too(tmp_path
     config.chmod(0o640)
 
     load_frames(picture)  # the image plugins loaded here: the child cannot read site-packages under /root
-    try:
+    with running(config, printer):
         wait_for(lambda: (spool / "printd.sock").exists(), 60)
         child = os.fork()
         if child == 0:  # the client, as nobody with the spool's group: printd send, in-process
@@ -150,10 +144,6 @@ def test_send_by_another_user_prints_and_the_next_inbox_file_prints_too(tmp_path
         records = {j.record.name: j.record for j in Spool(spool).jobs(JobState.DONE)}
         assert records["mine.png"].submitted_by == "nobody" and records["mine.png"].source == "send"
         assert all(p.stat().st_uid == 0 for p in spool.rglob("*"))  # only the daemon wrote its spool
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        printer.close()
 
 
 def test_a_copy_that_stalls_is_taken_once_whole(tmp_path: Path) -> None:
@@ -161,8 +151,7 @@ def test_a_copy_that_stalls_is_taken_once_whole(tmp_path: Path) -> None:
     inbox, spool = tmp_path / "inbox", tmp_path / "spool"
     inbox.mkdir()
     data = write_photo(tmp_path / "p.png", (60, 80)).read_bytes()
-    proc = start(daemon_config(tmp_path, printer.uri))  # settle: 0.5 s
-    try:
+    with running(daemon_config(tmp_path, printer.uri), printer):  # settle: 0.5 s
         wait_for(lambda: (spool / "status.json").exists(), 60)
         with (inbox / "slow.png").open("wb") as out:
             out.write(data[: len(data) // 2])
@@ -173,10 +162,6 @@ def test_a_copy_that_stalls_is_taken_once_whole(tmp_path: Path) -> None:
         assert count(spool, JobState.FAILED) == 0
         (job,) = Spool(spool).jobs(JobState.DONE)
         assert job.original.read_bytes() == data
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        printer.close()
 
 
 def test_a_grid_too_big_for_memory_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -202,10 +187,9 @@ def test_a_full_disk_loses_nothing_and_the_daemon_lives(small_disk: Path, tmp_pa
     printer = NetworkPrinter()
     inbox, spool = small_disk / "inbox", small_disk / "spool"
     inbox.mkdir()
-    proc = start(daemon_config(small_disk, printer.uri))
     aside = tmp_path / "aside"
     aside.mkdir()
-    try:
+    with running(daemon_config(small_disk, printer.uri), printer) as proc:
         wait_for(lambda: (spool / "status.json").exists(), 60)
         for i in range(4):
             write_photo(inbox / f"before{i}.png", (40, 50), seed=i)
@@ -226,7 +210,3 @@ def test_a_full_disk_loses_nothing_and_the_daemon_lives(small_disk: Path, tmp_pa
         names = {f"before{i}.png" for i in range(4)} | {f"after{i}.png" for i in range(4)}
         wait_for(lambda: {j.record.name for j in Spool(spool).jobs(JobState.DONE)} >= names, 120)
         assert proc.poll() is None
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        printer.close()

@@ -17,7 +17,7 @@ from PIL import Image
 from printd.spool import JobState
 from tests.conftest import write_photo
 from tests.fakes import NetworkPrinter
-from tests.test_daemon import count, start, wait_for
+from tests.test_daemon import count, running, wait_for
 
 TOKEN = "s3cret-host"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -53,7 +53,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         f"web: {{enabled: true, listen: '127.0.0.1:{port}', admin_token: {TOKEN}, max_upload_mb: 0.3,"
         " per_client_per_minute: 8}\n"
     )
-    proc = start(config)
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -62,13 +61,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         except httpx.HTTPError:
             return False
 
-    try:
+    with running(config, printer):
         wait_for(up, 60)
         yield Site(root, printer, url)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        printer.close()
 
 
 def photo_bytes(tmp_path: Path, size: tuple[int, int] = (120, 150), seed: int = 0) -> bytes:
