@@ -124,7 +124,8 @@ def build_parser() -> Parser:
     p = sub.add_parser("snap", parents=[common], help="ask the running daemon for a photo-booth shot")
     p.set_defaults(handler=cmd_snap)
 
-    p = sub.add_parser("doctor", parents=[common], help="find printers and say what to fix")
+    p = sub.add_parser("doctor", parents=[common], help="check what the service needs, as its user; say what to fix")
+    p.add_argument("--user", help="check as this user (root only; default as root: printd, the service's)")
     p.set_defaults(handler=cmd_doctor)
     return parser
 
@@ -385,13 +386,17 @@ def cmd_snap(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace, config: Config) -> int:
-    from .doctor import diagnose, diagnose_camera
+    """Problems only, one line each (-v: every check); exit 1 when one would stop the daemon."""
+    from .doctor import Severity, become, diagnose
 
-    for printer in config.pool:
-        for line in diagnose(printer.uri, printer.timeout):
-            sys.stdout.write(line + "\n")
-    sys.stdout.write(diagnose_camera(config.camera) + "\n")
-    return 0
+    user = become(args.user)
+    findings = list(diagnose(config, user))
+    problems = [f for f in findings if f.severity is not Severity.OK]
+    for finding in findings if args.verbose else problems:
+        sys.stdout.write(finding.line + "\n")
+    if not problems:
+        sys.stdout.write(f"ok: {len(findings)} checks passed as user {user}\n")
+    return 1 if any(f.severity is Severity.ERROR for f in findings) else 0
 
 
 def setup_logging(verbose: bool) -> None:

@@ -154,7 +154,8 @@ class Camera:
         try:
             importlib.import_module(module)
         except ImportError as exc:
-            hint = "pip install 'printd[booth]'" if module == "cv2" else "apt install python3-picamera2"
+            # OpenCV is one of printd's own dependencies (opencv-python-headless): a broken install.
+            hint = "reinstall printd: scripts/install.sh" if module == "cv2" else "apt install python3-picamera2"
             raise CameraError(f"camera: {module} is not installed ({hint})") from exc
 
     def open(self) -> Shot:
