@@ -1,6 +1,6 @@
 """`printd doctor`: what the service will need, checked as its user; each problem one line with its fix.
 
-An error is what stops the daemon at start (an unwritable spool, a font it cannot load); a warning
+An error is what stops the daemon at start (an unwritable spool, a font it cannot read); a warning
 is what it runs without (a printer away, the camera, the button, the web port, the broker).
 """
 
@@ -20,9 +20,6 @@ from typing import Any
 
 import usb.core
 
-from optimizer import FontError
-
-from .artwork import renderer_for
 from .config import Config
 from .daemon import check_writable
 from .errors import PrinterError, PrinterPermissionDenied, UsageError
@@ -137,7 +134,7 @@ def diagnose(config: Config, user: str, usb_backend: Any = None) -> Iterator[Fin
     if os.geteuid() == 0:
         yield warning(f"checked as root, who may do what the service may not; fix: {INSTALL} (makes user printd)")
     yield from check_spool(config, user)
-    yield check_renderer(config)
+    yield from check_art_files(config, user)
     yield from check_printers(config, usb_backend)
     if config.camera.enabled:
         yield check_camera(config)
@@ -185,13 +182,18 @@ def _cannot_make(folder: Path, user: str) -> str | None:
     return None
 
 
-def check_renderer(config: Config) -> Finding:
-    """The daemon prepares the config's renderer before it takes a job: a bad font or atlas stops it."""
-    try:
-        renderer_for(config)
-    except (FontError, ValueError, OSError) as exc:
-        return error(f"art: {exc}; fix: art.font and art.atlas in {config.source or 'the config'}")
-    return ok("art: the renderer loads its font and settings")
+def check_art_files(config: Config, user: str) -> Iterator[Finding]:
+    """The daemon loads the config's font and atlas before it takes a job: a file it cannot read stops
+    it. Only their files are checked, so that doctor, like status, imports no renderer."""
+    for key, value in (("art.font", config.art.font), ("art.atlas", config.art.atlas)):
+        if value is None:
+            continue
+        path = Path(value)
+        if os.access(path, os.R_OK) and path.is_file():
+            yield ok(f"{key} {path}: readable")
+        else:
+            yield error(f"{key} {path}: missing, or closed to user {user}; fix: correct {key} in "
+                        f"{config.source or 'the config'}, or let user {user} read it")  # fmt: skip
 
 
 def check_printers(config: Config, usb_backend: Any = None) -> Iterator[Finding]:

@@ -6,11 +6,12 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-Usage: sudo scripts/install.sh [--booth] [--root DIR] [--python PY] [--no-start]
+Usage: sudo scripts/install.sh [--booth] [--root DIR] [--python PY] [--no-start] [--stage]
        sudo scripts/install.sh --uninstall [--purge] [--root DIR]
 
 Installs printd from this checkout:
   /opt/printd                          a venv with printd and its dependencies (constraints.txt)
+  /usr/local/bin/printd                a link to /opt/printd/bin/printd
   /etc/sysusers.d/printd.conf          user printd (groups printd and lp), applied with systemd-sysusers
   /etc/tmpfiles.d/printd.conf          the spool /var/spool/printd and its inbox, applied with systemd-tmpfiles
   /etc/udev/rules.d/99-printd.rules    USB printers to group lp
@@ -24,6 +25,7 @@ Running it again upgrades printd in place and keeps the config and the spool.
                 nothing is started. DESTDIR=DIR in the environment does the same.
   --python PY   the Python that makes the venv (default /usr/bin/python3, Debian's)
   --no-start    enable the service but do not start it
+  --stage       with --root: the files and the venv only, no user, spool or service (scripts/build-deb.sh)
   --uninstall   remove what the install put there; the config and the spool (your jobs) stay
   --purge       with --uninstall: remove the config and the spool too (the user printd stays, as Debian's
                 packages leave system users)
@@ -34,7 +36,7 @@ EOF
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 ROOT=${DESTDIR:-}
 PYTHON=/usr/bin/python3
-BOOTH=0 START=1 UNINSTALL=0 PURGE=0
+BOOTH=0 START=1 STAGE=0 UNINSTALL=0 PURGE=0
 while [ $# -gt 0 ]; do
     case $1 in
         --booth) BOOTH=1 ;;
@@ -43,6 +45,7 @@ while [ $# -gt 0 ]; do
         --python) PYTHON=${2:?--python needs a path}; shift ;;
         --python=*) PYTHON=${1#--python=} ;;
         --no-start) START=0 ;;
+        --stage) STAGE=1 ;;
         --uninstall) UNINSTALL=1 ;;
         --purge) PURGE=1 ;;
         -h | --help) usage; exit 0 ;;
@@ -56,6 +59,7 @@ if [ -n "$ROOT" ]; then
     ROOT=$(cd "$ROOT" && pwd)
     [ "$ROOT" != / ] || ROOT=""
 fi
+[ "$STAGE" = 0 ] || [ -n "$ROOT" ] || { echo "install.sh: --stage goes with --root" >&2; exit 2; }
 if [ "$(id -u)" != 0 ]; then
     echo "install.sh: run it as root (sudo): it makes a system user and writes /etc and /opt" >&2
     exit 2
@@ -65,6 +69,7 @@ VENV=/opt/printd
 SPOOL=/var/spool/printd
 CONF_DIR=/etc/printd
 DROPIN=/etc/systemd/system/printd.service.d
+LINK=/usr/local/bin/printd
 # What the install puts there, besides the venv and the config: source in the checkout → target.
 FILES=(
     "systemd/printd.service:/etc/systemd/system/printd.service"
@@ -102,6 +107,7 @@ uninstall() {
         rm -f "$ROOT${entry#*:}"
     done
     rmdir "$ROOT$DROPIN" 2>/dev/null || true
+    [ "$(readlink "$ROOT$LINK")" != "$VENV/bin/printd" ] || rm -f "$ROOT$LINK"
     rm -rf "$ROOT$VENV"
     ! live_systemd || systemctl daemon-reload
     reload_udev
@@ -141,6 +147,8 @@ install_venv() {
     fi
     "$ROOT$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         -c "$SRC/constraints.txt" "$SRC$extra"
+    mkdir -p "$ROOT$(dirname "$LINK")"
+    ln -sfn "$VENV/bin/printd" "$ROOT$LINK"
     say "$VENV: $("$ROOT$VENV/bin/printd" --version)"
 }
 
@@ -205,6 +213,11 @@ need_debian_packages
 # An upgrade must not swap the files of a running daemon: stopped here, started again at the end.
 ! live_systemd || systemctl stop printd.service 2>/dev/null || true
 install_files
+if [ "$STAGE" = 1 ]; then
+    install_venv
+    install -D -m 0640 "$SRC/config/printd.yaml" "$ROOT$CONF_DIR/printd.yaml"
+    exit 0
+fi
 apply_users_and_spool
 install_venv
 install_config

@@ -39,6 +39,7 @@ COPIED = {
 }
 ENABLED = "etc/systemd/system/multi-user.target.wants/printd.service"
 CONFIG = "etc/printd/printd.yaml"
+LINK = "usr/local/bin/printd"
 SPOOL = "var/spool/printd"
 # systemd-sysusers makes the user in the root's own account files (a real / has them already).
 ACCOUNTS = {"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow", "etc/.pwd.lock"}
@@ -125,6 +126,10 @@ def test_install_writes_each_file_once_and_runs_the_daemon(root: Path, tmp_path:
         "etc/udev",
         "etc/udev/rules.d",
         "opt",
+        "usr",
+        "usr/local",
+        "usr/local/bin",
+        LINK,
         "var",
         "var/spool",
     }
@@ -132,6 +137,7 @@ def test_install_writes_each_file_once_and_runs_the_daemon(root: Path, tmp_path:
         assert (root / target).read_bytes() == (ROOT / source).read_bytes(), target
         assert (root / target).stat().st_mode & 0o777 == 0o644
     assert os.readlink(root / ENABLED) == "/etc/systemd/system/printd.service"
+    assert os.readlink(root / LINK) == "/opt/printd/bin/printd"
     unit = (root / "etc/systemd/system/printd.service").read_text()
     assert "\nExecStart=/opt/printd/bin/printd run\n" in unit
 
@@ -256,7 +262,7 @@ def test_upgrade_keeps_the_config_and_the_spool_and_uninstall_keeps_them_unless_
 
     result = install(root, "--uninstall")
     assert "kept /etc/printd and /var/spool/printd" in result.stdout
-    assert not (root / "opt/printd").exists()
+    assert not (root / "opt/printd").exists() and not (root / LINK).is_symlink()
     left = {p for p in tree(root) if not (p.startswith(SPOOL) or p in ACCOUNTS or p == CONFIG)}
     assert all((root / p).is_dir() for p in left), left  # only the empty folders above what was removed
     assert config.read_bytes() == edited and kept_job.exists()
