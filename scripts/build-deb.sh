@@ -71,7 +71,8 @@ set -e
 systemd-sysusers /usr/lib/sysusers.d/printd*.conf
 systemd-tmpfiles --create /usr/lib/tmpfiles.d/printd.conf
 chgrp printd /etc/printd/printd.yaml  # secrets live there: the service's group reads it, no one else
-/opt/printd/bin/python -m compileall -q -j 0 /opt/printd/lib >/dev/null
+# As pip does, a file that does not compile (one meant for another Python) is left as it is.
+/opt/printd/bin/python -m compileall -q -j 0 /opt/printd/lib >/dev/null || true
 udevadm control --reload 2>/dev/null && udevadm trigger --subsystem-match=usb --action=change || true
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload

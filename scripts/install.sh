@@ -127,6 +127,7 @@ need_debian_packages() {
     [ ${#missing[@]} -gt 0 ] || return 0
     if [ -z "$ROOT" ] && [ "$PYTHON" = /usr/bin/python3 ] && command -v apt-get >/dev/null; then
         say "installing Debian's ${missing[*]}"
+        apt-get update -qq
         apt-get install -y -qq "${missing[@]}" >/dev/null
     else
         echo "install.sh: ${missing[*]} missing for $PYTHON (Debian: apt install ${missing[*]})" >&2
@@ -135,13 +136,15 @@ need_debian_packages() {
 }
 
 install_venv() {
-    local extra="" options=()
+    local extra="" options=() system_site=false
     if [ "$BOOTH" = 1 ]; then
-        extra="[booth]"
+        extra="[booth]" system_site=true
         options=(--system-site-packages)  # Debian's python3-picamera2 and lgpio are not on PyPI for every Pi
     fi
-    # A venv made by another Python (an OS upgrade) is made again; pip then reinstalls into it.
-    if ! "$ROOT$VENV/bin/python" -c '' 2>/dev/null; then
+    # A venv of another Python (after an OS upgrade), or made with or without the booth, is made again.
+    local version='import sys; print(sys.version_info[:2])'
+    if [ "$("$ROOT$VENV/bin/python" -c "$version" 2>/dev/null)" != "$("$PYTHON" -c "$version")" ] \
+        || ! grep -qx "include-system-site-packages = $system_site" "$ROOT$VENV/pyvenv.cfg"; then
         rm -rf "$ROOT$VENV"
         "$PYTHON" -m venv "${options[@]}" "$ROOT$VENV"
     fi
@@ -193,7 +196,10 @@ enable_service() {
         systemctl daemon-reload
         systemctl enable --quiet printd.service
         if [ "$START" = 1 ]; then
-            systemctl restart printd.service
+            systemctl restart printd.service || {
+                echo "install.sh: printd did not start: sudo printd doctor; journalctl -u printd" >&2
+                exit 1
+            }
             say "printd is running: systemctl status printd; journalctl -u printd"
         fi
     else
