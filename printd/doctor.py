@@ -242,10 +242,7 @@ def check_triggers(config: Config, user: str) -> Iterator[Finding]:
     pins = [f"{what} GPIO{pin}" for what, pin in (("button", button.gpio), ("LED", button.led)) if pin is not None]
     if pins:
         yield _gpio(", ".join(pins), user)
-    if button.key is not None and button.key_device is None:
-        yield warning(f"key {button.key}: button.key_device is not set, so the key does nothing; fix: set it "
-                      "(ls /dev/input/by-id)")  # fmt: skip
-    elif button.key is not None and button.key_device is not None:
+    if button.key is not None and button.key_device is not None:  # the config has both or neither
         device = Path(button.key_device)
         if not device.exists():
             yield warning(f"key {button.key}: no device {device}; fix: plug it in, or correct button.key_device")
