@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from printd.spool import JobState, Spool
+from printd.jobs.spool import JobState, Spool
 from tests.conftest import write_photo
 from tests.fakes import NetworkPrinter
 from tests.test_daemon import daemon_config, wait_for

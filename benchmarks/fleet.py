@@ -18,7 +18,7 @@ from PIL import Image
 
 from optimizer import Renderer
 from printd.config import load_config
-from printd.job_art import settings_for
+from printd.jobs.art import settings_for
 from tests.conftest import write_photo
 from tests.test_daemon import wait_for
 from tests.test_mqtt import Broker, Node, Watcher

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from printd.spool import JobState
+from printd.jobs.spool import JobState
 from tests.conftest import write_photo
 from tests.fakes import NetworkPrinter, PrinterModel
 from tests.test_daemon import count, wait_for

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from printd.spool import JobState
+from printd.jobs.spool import JobState
 from tests.conftest import write_photo
 from tests.fakes import NetworkPrinter, decode_rows
 from tests.test_daemon import count, daemon_config, wait_for

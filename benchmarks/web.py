@@ -21,7 +21,7 @@ from PIL import Image
 
 from optimizer import Renderer
 from printd.config import load_config
-from printd.job_art import settings_for
+from printd.jobs.art import settings_for
 from tests.conftest import write_photo
 from tests.fakes import NetworkPrinter
 from tests.test_daemon import wait_for

@@ -18,12 +18,12 @@ from optimizer.glyphs import MODES
 from optimizer.settings import CHOICES, MAX_GRID, PRESETS
 
 from . import __version__
+from .booth.triggers import request_snap
 from .config import Config, load_config
 from .errors import PrintdError, UsageError
-from .job_art import ART_FLAGS, check_art
-from .sources.button import request_snap
-from .spool import JobRecord, JobState, Spool
-from .status import status_report
+from .jobs.art import ART_FLAGS, check_art
+from .jobs.spool import JobRecord, JobState, Spool
+from .jobs.status import status_report
 
 # Commands that render or print import the renderer (torch) and python-escpos inside themselves:
 # status, snap, send --no-wait and --version answer in well under a second (docs/architecture.md §4).
@@ -135,8 +135,8 @@ def art_flags(args: argparse.Namespace) -> dict[str, object]:
 
 
 def cmd_render(args: argparse.Namespace, config: Config) -> int:
-    from .artwork import ArtFiles, renderer_for
-    from .progress import ProgressBar
+    from .render.artist import ArtFiles, renderer_for
+    from .render.progress import ProgressBar
 
     renderer = renderer_for(config, **art_flags(args))
     bar = ProgressBar(f"rendering {args.image.name}")
@@ -182,8 +182,8 @@ def _read_if(path: Path) -> bytes | None:
 
 
 def cmd_glyphs(args: argparse.Namespace, config: Config) -> int:
-    from .artwork import renderer_for
     from .atomic import atomic_write
+    from .render.artist import renderer_for
 
     renderer = renderer_for(config)
     sheet = renderer.atlas.sheet(renderer.allowed, renderer.settings.modes)
@@ -197,7 +197,7 @@ def cmd_glyphs(args: argparse.Namespace, config: Config) -> int:
 def cmd_send(args: argparse.Namespace, config: Config) -> int:
     art = check_art(art_flags(args))  # refused here, with a daemon or without
     if args.mqtt:
-        from .mqtt import publish_picture
+        from .sources.mqtt import publish_picture
 
         for image in args.images:
             load_image(image)  # bad input is refused here, before it reaches the fleet
@@ -210,8 +210,8 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
     spool = Spool(config.spool.path, create=False)
     if spool.daemon_running() and (args.printer is None or named is not None):
         return send_through_daemon(args, spool, art, named.name if named else None)
-    from .artwork import Artist
-    from .transport import Printer
+    from .printer.connection import Printer
+    from .render.artist import Artist
 
     target = named or config.pool[0]
     if args.printer and named is None:  # a URI: that printer, with the first printer's settings
@@ -229,7 +229,7 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
 def send_through_daemon(args: argparse.Namespace, spool: Spool, art: dict[str, object], pin: str | None) -> int:
     """Queue each image with its settings and, unless --no-wait, follow it until it printed,
     failed or --timeout passed (exit 1: it stays queued and prints when it can)."""
-    from .control import submit_to_daemon
+    from .sources.submit import submit_to_daemon
 
     for image in args.images:
         load_image(image)  # bad input is refused here, before it reaches the queue
@@ -275,7 +275,7 @@ def job_progress(spool: Spool, state: JobState, record: JobRecord) -> str:
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
-    from .daemon import Daemon, log_formatter
+    from .daemon.wiring import Daemon, log_formatter
 
     for handler in logging.getLogger().handlers:
         handler.setFormatter(log_formatter())
@@ -285,7 +285,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
     report = status_report(Spool(config.spool.path, create=False))
     if not report["daemon"]:  # no daemon to ask: ask the printers
-        from .transport import Printer
+        from .printer.connection import Printer
 
         states = {}
         for printer in config.pool:
@@ -314,11 +314,11 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
-    from .artwork import paper_for, renderer_for
-    from .profiles import profile
-    from .receipt import encode_job
-    from .testpage import testpage_lines
-    from .transport import Printer
+    from .printer.connection import Printer
+    from .printer.encoding import encode_job
+    from .printer.profiles import profile
+    from .render.artist import paper_for, renderer_for
+    from .render.testpage import testpage_lines
 
     target = config.printer_named(args.printer) if args.printer else config.pool[0]
     if target is None:  # a URI
@@ -327,7 +327,7 @@ def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
     pitch = renderer.atlas.cell_height + renderer.settings.row_gap
     printer = Printer(target.uri, target.timeout)
     if args.calibration:
-        from .testpage import calibration_job
+        from .render.testpage import calibration_job
 
         printer.print_job(calibration_job(renderer.settings.modes, paper_for(target)))
         log.info("calibration sheet printed on %s: scan it (300 dpi or more) or photograph it flat, then "
@@ -346,7 +346,7 @@ def cmd_calibrate(args: argparse.Namespace, config: Config) -> int:
     from optimizer.calibration import Layout, merge, read_sheet
     from optimizer.glyphs import save_atlas_file
 
-    from .artwork import renderer_for
+    from .render.artist import renderer_for
 
     modes = renderer_for(config).settings.modes
     layout = Layout(modes)

@@ -10,10 +10,10 @@ from typing import Any
 
 import usb.core
 
+from .booth.camera import Camera, CameraError
 from .config import CameraConfig
 from .errors import PrinterError
-from .sources.camera import Camera, CameraError
-from .transport import UDEV_HINT, Printer
+from .printer.connection import UDEV_HINT, Printer
 
 EPSON_VENDOR = 0x04B8
 USB_PRINTER_CLASS = 7

@@ -18,7 +18,7 @@ from typing import Any
 import usb.backend
 import usb.core
 
-from printd.receipt import CODE_PAGE_PC437, DEFAULT_LINE_SPACING, ESC, GS, INIT, LF, MODE_OFF, MODE_ON
+from printd.printer.encoding import CODE_PAGE_PC437, DEFAULT_LINE_SPACING, ESC, GS, INIT, LF, MODE_OFF, MODE_ON
 
 DLE_EOT = b"\x10\x04"
 CUT_FULL, CUT_PARTIAL = GS + b"V\x00", GS + b"V\x01"

@@ -19,13 +19,13 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 from PIL import Image
 
-from printd.booth import Booth, BoothState
+from printd.booth.camera import Camera, CameraError
+from printd.booth.session import Booth, BoothState
+from printd.booth.triggers import EV_KEY, INPUT_EVENT, FeedbackLed, KeyTrigger
 from printd.config import CameraConfig, load_config
-from printd.daemon import BUZZER_PULSE, Daemon
-from printd.receipt import INIT
-from printd.sources.button import EV_KEY, INPUT_EVENT, FeedbackLed, KeyTrigger
-from printd.sources.camera import Camera, CameraError
-from printd.spool import JobState, Spool
+from printd.daemon.wiring import BUZZER_PULSE, Daemon
+from printd.jobs.spool import JobState, Spool
+from printd.printer.encoding import INIT
 from tests.fakes import NetworkPrinter
 from tests.test_daemon import count, wait_for
 

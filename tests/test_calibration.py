@@ -11,8 +11,8 @@ from optimizer import Renderer, Settings
 from optimizer.calibration import CODES, CalibrationError, Layout, read_sheet, render_sheet
 from optimizer.glyphs import MODES, load_atlas, load_atlas_file
 from printd.cli import main
-from printd.receipt import PaperSettings
-from printd.testpage import calibration_job
+from printd.printer.encoding import PaperSettings
+from printd.render.testpage import calibration_job
 from tests.conftest import write_photo
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from printd.spool import JobState, Spool
+from printd.jobs.spool import JobState, Spool
 from tests.conftest import write_photo
 from tests.fakes import NetworkPrinter, ServedPrinter, decode_rows
 

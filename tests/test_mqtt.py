@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from printd.spool import JobState, Spool
+from printd.jobs.spool import JobState, Spool
 from tests.conftest import write_photo
 from tests.fakes import NetworkPrinter
 from tests.test_daemon import count, wait_for

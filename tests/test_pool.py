@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from printd.cli import main
-from printd.spool import JobState, Spool
+from printd.jobs.spool import JobState, Spool
 from tests.conftest import write_photo
 from tests.fakes import NetworkPrinter, PrinterModel, decode_rows
 from tests.test_daemon import count, running, wait_for

@@ -15,8 +15,8 @@ from optimizer import Art
 from optimizer.glyphs import MODES
 from printd.cli import main
 from printd.errors import PaperOut, PrinterNotFound, PrinterPermissionDenied, PrinterTimeout
-from printd.receipt import PaperSettings, encode_line, receipt_bytes
-from printd.transport import Printer, parse_status, parse_uri
+from printd.printer.connection import Printer, parse_status, parse_uri
+from printd.printer.encoding import PaperSettings, encode_line, receipt_bytes
 from tests.conftest import write_photo
 from tests.fakes import EpsonUsbBackend, NetworkPrinter, PrinterModel, SerialPrinter, decode_rows
 
@@ -178,7 +178,7 @@ def test_bad_uri_is_a_usage_error(uri: str) -> None:
 def test_usb_timeout_maps_to_printer_timeout() -> None:
     import usb.core
 
-    from printd.transport import Connection
+    from printd.printer.connection import Connection
 
     conn = Connection.__new__(Connection)
     conn.address, conn.timeout = parse_uri("usb://04b8:0202"), 1.0
@@ -218,9 +218,9 @@ def test_raster_job_is_the_preview_dot_for_dot(tmp_path, fast_config, network_pr
 
 
 def test_a_203_dpi_printer_gets_48_columns_and_a_30_dot_pitch() -> None:
-    from printd.artwork import paper_for
     from printd.config import PrinterConfig
-    from printd.profiles import profile
+    from printd.printer.profiles import profile
+    from printd.render.artist import paper_for
 
     t20 = profile("TM-T20III")
     assert (t20.columns, t20.dpi, t20.dots) == (48, 203, 576)

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import printd.control  # noqa: F401  (loaded before the fork: the child cannot read site-packages)
+import printd.sources.submit  # noqa: F401  (loaded before the fork: the child cannot read site-packages)
 from optimizer.target import BadImageError, load_frames
 from printd.cli import main
-from printd.spool import JobRecord, JobState, Spool
+from printd.jobs.spool import JobRecord, JobState, Spool
 from tests.conftest import write_photo
 from tests.fakes import NetworkPrinter
 from tests.test_daemon import count, daemon_config, running, start, wait_for

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from printd.spool import JobState
+from printd.jobs.spool import JobState
 from tests.conftest import write_photo
 from tests.fakes import NetworkPrinter
 from tests.test_daemon import count, running, wait_for

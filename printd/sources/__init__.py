@@ -1,1 +1,1 @@
-"""Where jobs come from: the inbox folder, the camera and its triggers."""
+"""Where jobs come from: the inbox folder, the submit socket (`printd send`), the web page and MQTT."""

@@ -22,7 +22,7 @@ from watchdog.observers import Observer
 from optimizer.target import BadImageError, load_frames
 
 from ..atomic import atomic_write
-from ..spool import Spool
+from ..jobs.spool import Spool
 
 log = logging.getLogger(__name__)
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload", ".swp")

@@ -38,11 +38,11 @@ from starlette.routing import Route
 
 from optimizer import BadImageError, load_image
 
-from .config import Config
-from .errors import UsageError
-from .job_art import ART_FLAGS, art_from_text
-from .spool import JobState, Spool
-from .status import status_report
+from ..config import Config
+from ..errors import UsageError
+from ..jobs.art import ART_FLAGS, art_from_text
+from ..jobs.spool import JobState, Spool
+from ..jobs.status import status_report
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class Previewer:
     render worker (a renderer is not shared between threads)."""
 
     def __init__(self, config: Config):
-        from .artwork import Artist
+        from ..render.artist import Artist
 
         self.artist = Artist(config)
         self.lock = threading.Lock()

@@ -2,7 +2,7 @@
 
 The render worker takes the oldest queued job and renders it (with the settings in its record)
 while the pool's printers print the ones before it. Input failures move a job to failed/; printer
-failures put it back in line for the next ready printer (printd/pool.py).
+failures put it back in line for the next ready printer (printd/printer/pool.py).
 """
 
 from __future__ import annotations
@@ -22,23 +22,23 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from optimizer import BadImageError
 
-from .artwork import ArtFiles, Artist, Printable
-from .atomic import atomic_write
-from .booth import Booth
-from .config import Config
-from .control import ControlServer, user_name
-from .errors import PrinterError, UsageError
-from .escpos_lib import CD_KICK_2
-from .pool import PrinterPool, PrintItem
-from .profiles import profile
-from .sources.button import FeedbackLed, GpioButton, KeyTrigger, SnapServer, TriggerUnavailable
-from .sources.camera import Camera, CameraError
-from .sources.inbox import Inbox
-from .spool import Job, JobState, Spool
-from .status import STATUS_FILE
+from ..atomic import atomic_write
+from ..booth.camera import Camera, CameraError
+from ..booth.session import Booth
+from ..booth.triggers import FeedbackLed, GpioButton, KeyTrigger, SnapServer, TriggerUnavailable
+from ..config import Config
+from ..errors import PrinterError, UsageError
+from ..jobs.spool import Job, JobState, Spool
+from ..jobs.status import STATUS_FILE
+from ..printer.escpos_lib import CD_KICK_2
+from ..printer.pool import PrinterPool, PrintItem
+from ..printer.profiles import profile
+from ..render.artist import ArtFiles, Artist, Printable
+from ..sources.inbox import Inbox
+from ..sources.submit import ControlServer, user_name
 
 if TYPE_CHECKING:
-    from .mqtt import Fleet
+    from ..sources.mqtt import Fleet
 
 log = logging.getLogger(__name__)
 DISK_FULL_WAIT = 10.0  # seconds before a job that met a full disk is tried again
@@ -262,12 +262,12 @@ class Daemon:
         self.parts.append(inbox)
         self.inbox = inbox
         if self.config.mqtt.url is not None:
-            from .mqtt import Fleet
+            from ..sources.mqtt import Fleet
 
             self.fleet = Fleet(self.config, self.spool, self.wake.set, self.booth_press, self.pool.states)
             self.parts.append(self.fleet)
         if self.config.web.enabled:
-            from .web import Host, WebServer  # the web stack is loaded only where it is used
+            from ..sources.web import Host, WebServer  # the web stack is loaded only where it is used
 
             self.parts.append(WebServer(self.config, self.spool, Host(self.wake.set, self.pool.pause)))
         self.workers = [threading.Thread(target=self.render_loop, name="render", daemon=True)]

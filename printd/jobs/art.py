@@ -10,8 +10,8 @@ from collections.abc import Mapping
 
 from optimizer import Settings, preset
 
-from .config import Config
-from .errors import UsageError
+from ..config import Config
+from ..errors import UsageError
 
 # The art settings a job may carry (`send`'s flags, the web page's fields, MQTT user properties).
 ART_FLAGS = ("preset", "columns", "rows", "seed", "color_map", "contrast", "align", "dark", "framing")

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import usb.core
 
-from .errors import (
+from ..errors import (
     CoverOpen,
     PaperOut,
     PrinterError,

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from ..config import ButtonConfig
 from ..errors import PrintdError
-from ..unix_server import UnixServer
+from ..sources.unix_server import UnixServer
 
 log = logging.getLogger(__name__)
 

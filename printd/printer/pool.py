@@ -17,11 +17,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .artwork import Printable
-from .config import PrinterConfig, SpoolConfig
-from .errors import PrinterError, PrinterLost
-from .spool import Job, Spool
-from .transport import Printer
+from ..config import PrinterConfig, SpoolConfig
+from ..errors import PrinterError, PrinterLost
+from ..jobs.spool import Job, Spool
+from ..render.artist import Printable
+from .connection import Printer
 
 log = logging.getLogger(__name__)
 JobEvent = Callable[[Job, str], None]  # (job, queued | printing | waiting | printed | failed)

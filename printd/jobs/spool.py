@@ -25,7 +25,7 @@ from enum import Enum
 from pathlib import Path
 from typing import IO, Any
 
-from .atomic import atomic_write
+from ..atomic import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from enum import Enum
 
-from .config import CameraConfig
-from .errors import PrintdError
-from .sources.button import FeedbackLed
-from .sources.camera import Camera
-from .spool import Spool
+from ..config import CameraConfig
+from ..errors import PrintdError
+from ..jobs.spool import Spool
+from .camera import Camera
+from .triggers import FeedbackLed
 
 log = logging.getLogger(__name__)
 ERROR_SIGNAL = 3.0  # seconds the light blinks fast after a failed session

@@ -10,7 +10,7 @@ import numpy as np
 from optimizer import Renderer
 from optimizer.calibration import CODES, LEFT, PER_ROW, Layout, marker_band
 
-from .receipt import CODE_PAGE_PC437, CUT, ESC, INIT, PaperSettings, encode_line, raster_bands
+from ..printer.encoding import CODE_PAGE_PC437, CUT, ESC, INIT, PaperSettings, encode_line, raster_bands
 
 Line = tuple[bytes, Sequence[str]]
 

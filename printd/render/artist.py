@@ -17,12 +17,12 @@ import numpy as np
 from optimizer import Animation, Art, Settings
 from optimizer.glyphs import GlyphAtlas
 
-from .atomic import atomic_write
-from .config import Config, PrinterConfig
-from .errors import UsageError
-from .job_art import check_art, settings_for
-from .profiles import profile
-from .receipt import PaperSettings, raster_job, receipt_bytes
+from ..atomic import atomic_write
+from ..config import Config, PrinterConfig
+from ..errors import UsageError
+from ..jobs.art import check_art, settings_for
+from ..printer.encoding import PaperSettings, raster_job, receipt_bytes
+from ..printer.profiles import profile
 
 if TYPE_CHECKING:
     from optimizer import Renderer

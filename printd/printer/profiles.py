@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .escpos_lib import get_profile
 
 SIBLINGS = {"TM-T88VI": "TM-T88V", "TM-T88VII": "TM-T88V", "TM-T20III": "TM-T20II", "TM-T20X": "TM-T20II"}

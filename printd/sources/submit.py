@@ -28,9 +28,9 @@ from typing import Any
 from optimizer import BadImageError
 from optimizer.target import load_frames
 
-from .errors import PrintdError, UsageError
-from .job_art import check_art
-from .spool import Spool
+from ..errors import PrintdError, UsageError
+from ..jobs.art import check_art
+from ..jobs.spool import Spool
 from .unix_server import UnixServer
 
 log = logging.getLogger(__name__)

@@ -33,11 +33,11 @@ from paho.mqtt.properties import Properties
 
 from optimizer import BadImageError, load_image
 
-from .config import Config
-from .errors import PrintdError, UsageError
-from .job_art import art_from_text
-from .spool import Job, Spool
-from .status import status_report
+from ..config import Config
+from ..errors import PrintdError, UsageError
+from ..jobs.art import art_from_text
+from ..jobs.spool import Job, Spool
+from ..jobs.status import status_report
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY = 7 * 86400  # seconds the broker keeps a node's session (and its unacked jobs) while it is away
