@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import json
 import logging
@@ -15,13 +14,13 @@ from typing import NoReturn
 
 from optimizer import Animation, Art, BadImageError, FontError, load_image
 from optimizer.glyphs import MODES
-from optimizer.settings import CHOICES, MAX_GRID, PRESETS
+from optimizer.settings import MAX_GRID
 
 from . import __version__
 from .booth.triggers import request_snap
 from .config import Config, load_config
-from .errors import PrintdError, UsageError
-from .jobs.art import ART_FLAGS, check_art
+from .errors import InputError, PrintdError, UsageError
+from .jobs.art import ART_FLAGS, JobArt, parse_art
 from .jobs.spool import JobRecord, JobState, Spool
 from .jobs.status import status_report
 
@@ -48,30 +47,22 @@ def grid_size(text: str) -> int:
     return value
 
 
+FLAG_FORMS: dict[str, dict[str, object]] = {"align": {"nargs": "?", "const": "warp"}}  # bare --align: warp
+
+
 def build_parser() -> Parser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, help="config file (default: $PRINTD_CONFIG or /etc/printd/printd.yaml)")
     common.add_argument("-v", "--verbose", action="store_true", help="log details")
 
     art = argparse.ArgumentParser(add_help=False)
-    art.add_argument("--columns", type=grid_size, help="characters per line (default: the printer's)")
-    art.add_argument("--rows", type=grid_size, help="text rows (default: the photo's proportions)")
-    art.add_argument("--preset", choices=sorted(PRESETS), help="glyph set and optimiser preset")
-    art.add_argument("--seed", type=int, help="random seed (same seed, same art)")
-    art.add_argument("--color-map", choices=CHOICES["color_map"], help="colour → grey: luma, or learned from the photo")
-    art.add_argument("--contrast", choices=CHOICES["contrast"], help="tone curves fitted to the photo")
-    art.add_argument(
-        "--align",
-        nargs="?",
-        const="warp",
-        choices=CHOICES["align"],
-        help="move the photo so edges fall on cell boundaries (shift, or warp: shift and a smooth warp)",
-    )
-    art.add_argument("--dark", action="store_true", default=None, help="light glyphs on a dark screen (render only)")
+    for name, field in JobArt.model_fields.items():  # the flags are the schema's fields: checked there
+        flag = "--" + name.replace("_", "-")
+        if field.annotation == bool | None:
+            art.add_argument(flag, action="store_true", default=None, help=field.description)
+        else:
+            art.add_argument(flag, metavar=name.upper(), help=field.description, **FLAG_FORMS.get(name, {}))
     art.add_argument("--atlas", type=Path, help="the printer's measured glyphs (printd calibrate); not via a daemon")
-    art.add_argument(
-        "--framing", choices=CHOICES["framing"], help="fit: whole photo; fill: crop to the grid; subject: the faces"
-    )
 
     parser = Parser(prog="printd", description="Photos → CP437 text art on an Epson receipt printer.")
     parser.add_argument("--version", action="version", version=f"printd {__version__}")
@@ -129,16 +120,22 @@ def build_parser() -> Parser:
     return parser
 
 
-def art_flags(args: argparse.Namespace) -> dict[str, object]:
-    """The art settings given as flags: what a job asks for over the config's art."""
-    return {flag: getattr(args, flag) for flag in ART_FLAGS if getattr(args, flag, None) is not None}
+def art_flags(args: argparse.Namespace, config: Config | None = None, pin: str | None = None) -> JobArt:
+    """The art settings given as flags, checked (for paper when the command prints)."""
+    given = {flag: getattr(args, flag) for flag in ART_FLAGS if getattr(args, flag, None) is not None}
+    try:
+        return parse_art(given, config, pin, paper=args.handler is not cmd_render)
+    except InputError as exc:  # named as the user typed it: the flag
+        problems = [problem.partition(": ") for problem in str(exc).split("; ")]
+        named = [f"--{k.replace('_', '-')}: {why}" if k in ART_FLAGS else k + sep + why for k, sep, why in problems]
+        raise UsageError("; ".join(named)) from None
 
 
 def cmd_render(args: argparse.Namespace, config: Config) -> int:
     from .render.artist import ArtFiles, renderer_for
     from .render.progress import ProgressBar
 
-    renderer = renderer_for(config, **art_flags(args))
+    renderer = renderer_for(config, art_flags(args))
     bar = ProgressBar(f"rendering {args.image.name}")
     try:
         work = renderer.render_path(args.image, progress=bar)
@@ -195,7 +192,7 @@ def cmd_glyphs(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_send(args: argparse.Namespace, config: Config) -> int:
-    art = check_art(art_flags(args))  # refused here, with a daemon or without
+    art = art_flags(args)  # refused here, with a daemon or without; the printer's width below
     if args.mqtt:
         from .sources.mqtt import publish_picture
 
@@ -215,7 +212,8 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
 
     target = named or config.pool[0]
     if args.printer and named is None:  # a URI: that printer, with the first printer's settings
-        target = dataclasses.replace(target, name=args.printer, uri=args.printer)
+        target = target.replace(name=args.printer, uri=args.printer)
+    art = art_flags(args, config.replace(printer=target, printers=()))
     printer = Printer(target.uri, target.timeout)
     artist = Artist(config)
     printables = [artist.render(image, art, target, raster=args.raster) for image in args.images]  # all checked first
@@ -226,14 +224,14 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def send_through_daemon(args: argparse.Namespace, spool: Spool, art: dict[str, object], pin: str | None) -> int:
+def send_through_daemon(args: argparse.Namespace, spool: Spool, art: JobArt, pin: str | None) -> int:
     """Queue each image with its settings and, unless --no-wait, follow it until it printed,
     failed or --timeout passed (exit 1: it stays queued and prints when it can)."""
     from .sources.submit import submit_to_daemon
 
     for image in args.images:
         load_image(image)  # bad input is refused here, before it reaches the queue
-    request = {"art": art, "pin": pin, "raster": args.raster, "copies": args.copies}
+    request = {"art": art.asked(), "pin": pin, "raster": args.raster, "copies": args.copies}
     ids = [job_id for image in args.images for job_id in submit_to_daemon(spool.root, image, request)]
     if args.no_wait:
         for job_id in ids:
@@ -322,7 +320,7 @@ def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
 
     target = config.printer_named(args.printer) if args.printer else config.pool[0]
     if target is None:  # a URI
-        target = dataclasses.replace(config.pool[0], name=args.printer, uri=args.printer)
+        target = config.pool[0].replace(name=args.printer, uri=args.printer)
     renderer = renderer_for(config)
     pitch = renderer.atlas.cell_height + renderer.settings.row_gap
     printer = Printer(target.uri, target.timeout)
@@ -412,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         if getattr(args, "atlas", None) is not None:
-            config = config.replace(art=dataclasses.replace(config.art, atlas=args.atlas))
+            config = config.replace(art=config.art.replace(atlas=args.atlas))
         return int(args.handler(args, config))
     except PrintdError as exc:
         log.error("error: %s", exc)

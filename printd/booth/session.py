@@ -21,6 +21,7 @@ from enum import Enum
 
 from ..config import CameraConfig
 from ..errors import PrintdError
+from ..jobs.art import JobArt
 from ..jobs.spool import Spool
 from .camera import Camera
 from .triggers import FeedbackLed
@@ -101,7 +102,7 @@ class Booth:
             if self.beep:
                 self.beep()
             name = time.strftime("booth-%Y%m%d-%H%M%S.jpg")
-            job = self.spool.add(self.camera.to_jpeg(frame), name, "camera", art={"framing": self.config.framing})
+            job = self.spool.add(self.camera.to_jpeg(frame), name, "camera", art=JobArt(framing=self.config.framing))
         except Exception as exc:  # a failed session must never take the booth down
             log.error("booth: %s", exc, exc_info=not isinstance(exc, PrintdError | OSError))
             with self.lock:

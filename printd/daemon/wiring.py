@@ -28,6 +28,7 @@ from ..booth.session import Booth
 from ..booth.triggers import FeedbackLed, GpioButton, KeyTrigger, SnapServer, TriggerUnavailable
 from ..config import Config
 from ..errors import PrinterError, UsageError
+from ..jobs.art import JobArt, parse_art
 from ..jobs.spool import Job, JobState, Spool
 from ..jobs.status import STATUS_FILE
 from ..printer.escpos_lib import CD_KICK_2
@@ -134,9 +135,8 @@ class Daemon:
         pin = self.config.printer_named(job.record.pin) if job.record.pin else None
         if job.record.pin and pin is None:
             raise UsageError(f"no printer named {job.record.pin!r} in the config")
-        printable = self.artist.render(
-            job.original, job.record.art, pin, progress=self._unless_stopping, raster=job.record.raster
-        )
+        art = parse_art(job.record.art.asked(), self.config, job.record.pin)  # the printers may have changed
+        printable = self.artist.render(job.original, art, pin, progress=self._unless_stopping, raster=job.record.raster)
         ArtFiles(text=job.folder / "art.txt", preview=job.folder / "preview.png").write(printable.art, printable.atlas)
         return printable
 
@@ -254,8 +254,8 @@ class Daemon:
             )
         self.prune()
         # Open for submissions at once: they queue while the renderer warms up.
-        self.parts.append(ControlServer(self.spool, self.wake.set, lambda: [p.name for p in self.config.pool]))
-        self.artist.renderer({})  # the config's own renderer, warm for the first job
+        self.parts.append(ControlServer(self.spool, self.wake.set, self.config))
+        self.artist.renderer(JobArt())  # the config's own renderer, warm for the first job
         self._start_booth()
         self._optional("snap socket", lambda: SnapServer(self.spool.root, self.booth_press))
         inbox = Inbox(self.config.inbox.path, self.spool, self.config.inbox.settle, on_job=self.wake)

@@ -13,19 +13,21 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import logging
 import os
 import re
 import shutil
 import stat
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
+
 from ..atomic import atomic_write
+from .art import JobArt
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +39,13 @@ class JobState(Enum):
     FAILED = "failed"
 
 
-@dataclass
-class JobRecord:
+class JobRecord(BaseModel):
     """job.json: what happened to a job, for people and for `printd status`."""
 
+    model_config = ConfigDict(extra="ignore")  # a field a newer printd wrote is not a reason to lose the job
+
     id: str
-    source: str  # inbox, send, camera
+    source: str  # inbox, send, camera, web, mqtt
     name: str  # the original file's name
     received_at: float
     attempts: int = 0
@@ -51,13 +54,17 @@ class JobRecord:
     on_the_wire_at: float | None = None  # set just before sending: a crash after it may reprint
     possible_duplicate: bool = False
     error: str | None = None
-    history: list[str] = field(default_factory=list)
-    # What was asked: art settings over the config's (artwork.ART_FLAGS), and a printer by name.
-    art: dict[str, Any] = field(default_factory=dict)
+    history: list[str] = Field(default_factory=list)
+    # What was asked: art settings over the config's, and a printer by name.
+    art: JobArt = Field(default_factory=JobArt)
     pin: str | None = None
     raster: bool = False  # print as a bit image (send --raster)
     fingerprint: str | None = None  # MQTT: the message's hash, to mark one delivered again
     submitted_by: str | None = None  # `printd send`: the user, from the control socket's peer credentials
+
+    @field_serializer("art")
+    def _asked(self, art: JobArt) -> dict[str, Any]:
+        return art.asked()
 
 
 @dataclass
@@ -131,7 +138,7 @@ class Spool:
         source_file: Path,
         source: str,
         move: bool = False,
-        art: dict[str, Any] | None = None,
+        art: JobArt | None = None,
         pin: str | None = None,
         raster: bool = False,
         name: str | None = None,
@@ -174,7 +181,7 @@ class Spool:
                 shutil.rmtree(job.folder, ignore_errors=True)
             raise
 
-    def add(self, data: bytes, name: str, source: str, art: dict[str, Any] | None = None) -> Job:
+    def add(self, data: bytes, name: str, source: str, art: JobArt | None = None) -> Job:
         """Queue bytes made here (a camera frame) as a job named `name`."""
         job = self._new_job(name, source, art)
         job.original.write_bytes(data)
@@ -199,17 +206,17 @@ class Spool:
         the reason, never the thing itself."""
         return self.fail(self._new_job(name, source), reason)
 
-    def _new_job(self, name: str, source: str, art: dict[str, Any] | None = None, pin: str | None = None) -> Job:
+    def _new_job(self, name: str, source: str, art: JobArt | None = None, pin: str | None = None) -> Job:
         """A fresh job folder in tmp/; its ID sorts by arrival time."""
         job_id = f"{time.time_ns():020d}-{source}-{_safe(name)}"
         folder = self.root / "tmp" / job_id
         folder.mkdir()
-        record = JobRecord(id=job_id, source=source, name=name, received_at=time.time(), art=dict(art or {}), pin=pin)
+        record = JobRecord(id=job_id, source=source, name=name, received_at=time.time(), art=art or JobArt(), pin=pin)
         return Job(JobState.QUEUED, folder, record)
 
     # --- life of a job ----------------------------------------------------------------------
     def save(self, job: Job) -> None:
-        atomic_write(job.folder / "job.json", json.dumps(asdict(job.record), indent=1).encode())
+        atomic_write(job.folder / "job.json", job.record.model_dump_json(indent=1).encode())
 
     def _move(self, job: Job, state: JobState) -> Job:
         target = self.folder(state) / job.id
@@ -304,9 +311,8 @@ class Spool:
 
     def load(self, folder: Path, state: JobState) -> Job:
         try:
-            data: dict[str, Any] = json.loads((folder / "job.json").read_text())
-            record = JobRecord(**data)
-        except (OSError, ValueError, TypeError):
+            record = JobRecord.model_validate_json((folder / "job.json").read_bytes())
+        except (OSError, ValidationError):
             record = JobRecord(id=folder.name, source="unknown", name=folder.name, received_at=0.0)
         return Job(state, folder, record)
 

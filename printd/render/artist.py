@@ -7,7 +7,7 @@ import io
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,8 +19,8 @@ from optimizer.glyphs import GlyphAtlas
 
 from ..atomic import atomic_write
 from ..config import Config, PrinterConfig
-from ..errors import UsageError
-from ..jobs.art import check_art, settings_for
+from ..errors import InputError
+from ..jobs.art import JobArt, settings_for
 from ..printer.encoding import PaperSettings, raster_job, receipt_bytes
 from ..printer.profiles import profile
 
@@ -32,15 +32,15 @@ Progress = Callable[[int, int], None]
 log = logging.getLogger(__name__)
 
 
-class JobTooLong(UsageError):
+class JobTooLong(InputError):
     """The job would print more paper than printer.max_length_mm allows."""
 
 
-def renderer_for(config: Config, **overrides: object) -> Renderer:
-    """A renderer for the screen with the config's art settings; `overrides`: a job's art settings."""
+def renderer_for(config: Config, art: JobArt | None = None) -> Renderer:
+    """A renderer for the screen with the config's art settings, and a job's own over them."""
     from optimizer import Renderer
 
-    return Renderer(settings_for(config, overrides, pool_columns(config)))
+    return Renderer(settings_for(config, art or JobArt(), pool_columns(config)))
 
 
 def pool_columns(config: Config) -> int:
@@ -91,13 +91,13 @@ class Artist:
         self.config = config
         self._renderers: OrderedDict[Settings, Renderer] = OrderedDict()
 
-    def renderer(self, art: Mapping[str, object], printer: PrinterConfig | None = None) -> Renderer:
+    def renderer(self, art: JobArt, printer: PrinterConfig | None = None) -> Renderer:
         from optimizer import Renderer
 
         columns = profile(printer.profile).columns if printer else pool_columns(self.config)
-        settings = settings_for(self.config, check_art(art), columns)
+        settings = settings_for(self.config, art, columns)
         if settings.dark:  # the config's own art.dark: for screens only
-            raise UsageError("art.dark is for screens: on paper the art would print as a negative")
+            raise InputError("art.dark is for screens: on paper the art would print as a negative")
         if settings not in self._renderers:
             self._renderers[settings] = Renderer(settings)
             while len(self._renderers) > self.KEEP:
@@ -108,7 +108,7 @@ class Artist:
     def render(
         self,
         path: Path,
-        art: Mapping[str, object],
+        art: JobArt,
         printer: PrinterConfig | None = None,
         progress: Progress | None = None,
         raster: bool = False,

@@ -34,8 +34,8 @@ from paho.mqtt.properties import Properties
 from optimizer import BadImageError, load_image
 
 from ..config import Config
-from ..errors import PrintdError, UsageError
-from ..jobs.art import art_from_text
+from ..errors import InputError, PrintdError, UsageError
+from ..jobs.art import JobArt, parse_art
 from ..jobs.spool import Job, Spool
 from ..jobs.status import status_report
 
@@ -55,6 +55,7 @@ class Fleet:
         snap: Callable[[str], str],
         printers: Callable[[], dict[str, str]],
     ):
+        self.config = config
         self.mqtt = config.mqtt
         self.spool = spool
         self.wake = wake
@@ -131,10 +132,10 @@ class Fleet:
         path = self.spool.root / "tmp" / f".mqtt-{fingerprint[:16]}{Path(name).suffix.lower()[:10]}"
         path.write_bytes(message.payload)
         try:
-            art = art_from_text(fields)
+            art = parse_art(fields, self.config)
             load_image(path)
             job = self.spool.submit(path, "mqtt", move=True, art=art, name=name)
-        except (BadImageError, UsageError) as exc:
+        except (BadImageError, InputError) as exc:
             job = self.spool.refuse(path, "mqtt", str(exc).replace(str(path), name), name=name)
             self.job_event(job, "failed")
             return
@@ -232,7 +233,7 @@ def _printer_state(detail: str) -> str:
     return "ready" if text.startswith(("ready", "sent")) else "offline"
 
 
-def publish_picture(config: Config, image: Path, art: dict[str, object], timeout: float = 30.0) -> None:
+def publish_picture(config: Config, image: Path, art: JobArt, timeout: float = 30.0) -> None:
     """`printd send --mqtt`: the picture to the whole fleet (`printd/print`), acknowledged by the
     broker (QoS 1) before this returns."""
     mqtt = config.mqtt
@@ -245,7 +246,7 @@ def publish_picture(config: Config, image: Path, art: dict[str, object], timeout
     if tls:
         client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
     properties = Properties(PacketTypes.PUBLISH)
-    properties.UserProperty = [("name", image.name), *((k, str(v)) for k, v in art.items())]
+    properties.UserProperty = [("name", image.name), *((k, str(v)) for k, v in art.asked().items())]
     try:
         client.connect(host, port, keepalive=mqtt.keepalive)
     except OSError as exc:

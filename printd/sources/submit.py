@@ -28,8 +28,9 @@ from typing import Any
 from optimizer import BadImageError
 from optimizer.target import load_frames
 
-from ..errors import PrintdError, UsageError
-from ..jobs.art import check_art
+from ..config import Config
+from ..errors import InputError, PrintdError, UsageError
+from ..jobs.art import parse_art
 from ..jobs.spool import Spool
 from .unix_server import UnixServer
 
@@ -40,10 +41,10 @@ MAX_REQUEST = 16_384
 
 
 class ControlServer:
-    def __init__(self, spool: Spool, wake: Callable[[], None], printers: Callable[[], list[str]]):
+    def __init__(self, spool: Spool, wake: Callable[[], None], config: Config):
         self.spool = spool
         self.wake = wake
-        self.printers = printers
+        self.config = config
         self.server = UnixServer(spool.root / CONTROL_SOCKET, self._serve, "control", concurrent=True)
 
     def _serve(self, conn: socket.socket) -> None:
@@ -69,14 +70,14 @@ class ControlServer:
             return {"error": "ask {'op': 'submit', ...} and pass the open picture"}
         name = Path(str(request.get("name", "picture"))).name or "picture"
         try:
-            art = check_art(request.get("art") or {})
             pin = request.get("pin")
-            if pin is not None and pin not in self.printers():
-                raise UsageError(f"no printer named {pin!r} in the daemon's config")
-            copies = int(request.get("copies", 1))
-            if not 1 <= copies <= 100:
-                raise UsageError("copies must be 1–100")
-        except (UsageError, ValueError, TypeError) as exc:
+            if pin is not None and self.config.printer_named(str(pin)) is None:
+                raise InputError(f"no printer named {pin!r} in the daemon's config")
+            art = parse_art(request.get("art") or {}, self.config, pin)
+            copies = request.get("copies", 1)
+            if not isinstance(copies, int) or not 1 <= copies <= 100:
+                raise InputError(f"copies must be 1–100, not {copies!r}")
+        except InputError as exc:
             return {"error": str(exc)}
         path = self.spool.root / "tmp" / f".send-{uuid.uuid4().hex}{Path(name).suffix.lower()[:10]}"
         try:

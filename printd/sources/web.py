@@ -39,8 +39,8 @@ from starlette.routing import Route
 from optimizer import BadImageError, load_image
 
 from ..config import Config
-from ..errors import UsageError
-from ..jobs.art import ART_FLAGS, art_from_text
+from ..errors import InputError
+from ..jobs.art import ART_FLAGS, JobArt, parse_art
 from ..jobs.spool import JobState, Spool
 from ..jobs.status import status_report
 
@@ -84,7 +84,7 @@ class Previewer:
         self.artist = Artist(config)
         self.lock = threading.Lock()
 
-    def png(self, path: Path, art: dict[str, object]) -> bytes:
+    def png(self, path: Path, art: JobArt) -> bytes:
         with self.lock:
             printable = self.artist.render(path, art)
         buffer = io.BytesIO()
@@ -107,7 +107,7 @@ def create_app(config: Config, spool: Spool, host: Host) -> Starlette:
     previewer = Previewer(config)
     page = resources.files("printd").joinpath("static/index.html").read_text(encoding="utf-8")
 
-    async def receive_upload(request: Request) -> tuple[Path, str, dict[str, object]]:
+    async def receive_upload(request: Request) -> tuple[Path, str, JobArt]:
         """The `image` field on disk (in the spool's tmp/), its name, and the art fields, checked."""
         length = request.headers.get("content-length")
         if length is None or not length.isdigit():
@@ -119,7 +119,7 @@ def create_app(config: Config, spool: Spool, host: Host) -> Starlette:
             upload = form.get("image")
             if not isinstance(upload, UploadFile) or not upload.filename:
                 raise WebError(400, "no picture: send it as the multipart field 'image'")
-            art = _art_fields(form)
+            art = _art_fields(form, config)
             name = Path(upload.filename).name or "upload"
             path = spool.root / "tmp" / f".upload-{uuid.uuid4().hex}{Path(name).suffix.lower()[:10]}"
             with path.open("wb") as out:
@@ -145,7 +145,7 @@ def create_app(config: Config, spool: Spool, host: Host) -> Starlette:
         path, name, art = await receive_upload(request)
         try:
             png = await asyncio.to_thread(previewer.png, path, art)
-        except (BadImageError, UsageError, ValueError) as exc:
+        except (BadImageError, InputError) as exc:
             raise WebError(400, str(exc).replace(str(path), name)) from exc
         finally:
             path.unlink(missing_ok=True)
@@ -233,7 +233,7 @@ def create_app(config: Config, spool: Spool, host: Host) -> Starlette:
                 return await result if asyncio.iscoroutine(result) else result
             except WebError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=exc.status)
-            except UsageError as exc:
+            except InputError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
 
         return run
@@ -255,10 +255,11 @@ def create_app(config: Config, spool: Spool, host: Host) -> Starlette:
     return Starlette(routes=routes)
 
 
-def _art_fields(form: Any) -> dict[str, object]:
-    """The art settings among the form's fields (`send`'s flags), typed and checked."""
-    texts = {key: str(form[key]) for key in ART_FLAGS if key in form and not isinstance(form[key], UploadFile)}
-    return art_from_text(texts)
+def _art_fields(form: Any, config: Config) -> JobArt:
+    """The form's other fields: art settings (`send`'s flags), checked against the printers; an unknown
+    field is refused with the known ones."""
+    texts = {key: str(value) for key, value in form.multi_items() if not isinstance(value, UploadFile)}
+    return parse_art(texts, config)
 
 
 def _public(record: Any) -> dict[str, object]:
