@@ -20,7 +20,7 @@ from . import __version__
 from .booth.triggers import request_snap
 from .config import Config, load_config
 from .errors import InputError, PrintdError, UsageError
-from .jobs.art import ART_FLAGS, JobArt, parse_art
+from .jobs.art import ART_FLAGS, JobArt, parse_art, setting
 from .jobs.spool import JobRecord, JobState, Spool
 from .jobs.status import status_report
 
@@ -56,12 +56,13 @@ def build_parser() -> Parser:
     common.add_argument("-v", "--verbose", action="store_true", help="log details")
 
     art = argparse.ArgumentParser(add_help=False)
-    for name, field in JobArt.model_fields.items():  # the flags are the schema's fields: checked there
+    for name in ART_FLAGS:  # the flags are the schema's settings, checked there
+        kind, description = setting(name)
         flag = "--" + name.replace("_", "-")
-        if field.annotation == bool | None:
-            art.add_argument(flag, action="store_true", default=None, help=field.description)
+        if kind is bool:
+            art.add_argument(flag, action="store_true", default=None, help=description)
         else:
-            art.add_argument(flag, metavar=name.upper(), help=field.description, **FLAG_FORMS.get(name, {}))
+            art.add_argument(flag, metavar=name.upper(), help=description, **FLAG_FORMS.get(name, {}))
     art.add_argument("--atlas", type=Path, help="the printer's measured glyphs (printd calibrate); not via a daemon")
 
     parser = Parser(prog="printd", description="Photos → CP437 text art on an Epson receipt printer.")

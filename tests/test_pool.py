@@ -104,7 +104,7 @@ def test_send_through_the_daemon_prints_what_its_flags_ask(tmp_path: Path, photo
         rows = decode_rows(printer.model.jobs(expect=1)[0])
         assert [len(text) for text, _ in rows] == [4, 4]
         (job,) = Spool(spool).jobs(JobState.DONE)
-        assert job.record.art == {"columns": 4, "rows": 2} and job.record.printer == "desk"
+        assert job.record.art.asked() == {"columns": 4, "rows": 2} and job.record.printer == "desk"
         dark = subprocess.run(
             [sys.executable, "-m", "printd", "send", str(photo), "--dark", "--config", str(config)],
             capture_output=True,
@@ -151,5 +151,9 @@ def test_a_bad_config_lists_every_problem_in_one_message(tmp_path: Path, capsys:
     assert main(["status", "--config", str(bad)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1
-    for problem in ("printers[0].feed", "printers[1].timeout", "art.colour", "art.framing", "names must differ"):
+    for problem in ("printers[0].feed", "printers[1].timeout", "art.colour", "art.framing"):
         assert problem in lines[0]
+    # Checks across keys run once the keys themselves are right (pydantic's order).
+    bad.write_text("printers: [{name: a, uri: 'tcp://127.0.0.1:9'}, {name: a, uri: 'tcp://127.0.0.1:10'}]\n")
+    assert main(["status", "--config", str(bad)]) == 2
+    assert "printers: names must differ, not a, a" in capsys.readouterr().err

@@ -58,7 +58,7 @@ def test_recovery_completes_a_submission_cut_short(tmp_path: Path) -> None:
     folder = spool.root / "tmp" / job_id
     folder.mkdir()
     record = JobRecord(id=job_id, source="inbox", name="cat.png", received_at=time.time())
-    (folder / "job.json").write_text(json.dumps(record.__dict__))
+    (folder / "job.json").write_text(record.model_dump_json())
     write_photo(folder / "original.png")  # taken from the inbox, then the daemon died
     (spool.root / "tmp" / ".upload-123.jpg").write_bytes(b"half an upl")  # never acknowledged
     recovered = spool.recover()

@@ -9,6 +9,7 @@ printer the job may go to has. Light (no renderer, no printer library until a pr
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -123,6 +124,20 @@ class JobArt(BaseModel):
 
 
 ART_FLAGS = tuple(JobArt.model_fields)
+
+
+def setting(name: str) -> tuple[object, str]:
+    """(type, description) of a job's art setting, seen through its `| None` (for `send`'s flags)."""
+    field = JobArt.model_fields[name]
+    kind: object = field.annotation
+    description = field.description or ""
+    inner = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+    if len(inner) == 1:
+        kind = inner[0]
+    if typing.get_origin(kind) is Annotated:
+        kind, *metadata = typing.get_args(kind)
+        description = next((m.description for m in metadata if getattr(m, "description", None)), description)
+    return kind, description
 
 
 def parse_art(
