@@ -64,7 +64,7 @@ def test_a_guest_asking_for_200_columns_gets_400_and_nothing_is_queued(tmp_path:
     config_file.write_text(f"spool: {{path: {tmp_path / 'spool'}}}\nweb: {{enabled: true}}\n")
     config = load_config(config_file)
     spool = Spool(config.spool.path)
-    app = create_app(config, spool, Host(lambda: None, lambda name, paused: False))
+    app = create_app(config, spool, Host(lambda: None, lambda name, paused: False, dict))
     picture = write_photo(tmp_path / "p.png").read_bytes()
 
     def post(fields: dict[str, str]) -> httpx.Response:

@@ -30,7 +30,7 @@ from ..config import Config
 from ..errors import PrinterError, UsageError
 from ..jobs.art import JobArt, parse_art
 from ..jobs.spool import Job, JobState, Spool
-from ..jobs.status import STATUS_FILE
+from ..jobs.status import STATUS_FILE, status_report
 from ..printer.escpos_lib import CD_KICK_2
 from ..printer.pool import PrinterPool, PrintItem
 from ..printer.profiles import profile
@@ -169,16 +169,28 @@ class Daemon:
         if self.fleet is not None:
             self.fleet.job_event(job, event)
 
-    def write_status(self) -> None:
-        queued = len(list(self.spool.folder(JobState.QUEUED).iterdir()))
-        status = {
-            "pid": os.getpid(),
+    def state(self) -> dict[str, Any]:
+        """The daemon's own state, for status (the jobs come from the spool's index)."""
+        return {
             "printer": self.pool.summary(),
             "printers": self.pool.states(),
             "booth": self.booth.state.value if self.booth else "off",
             "intake": "paused: disk full" if self.inbox is not None and self.inbox.disk_full else "taking files",
+        }
+
+    def status(self) -> dict[str, Any]:
+        """`printd status --json`'s object, from memory."""
+        return status_report(self.spool, self.state())
+
+    def write_status(self) -> None:
+        """status.json for `printd status` in another process, and systemd's status line."""
+        queued = self.spool.index.count(JobState.QUEUED)
+        status = {
+            "pid": os.getpid(),
+            **self.state(),
             "updated": time.time(),
             "queued": queued,
+            "spool_bytes": self.spool.index.size,
         }
         try:
             atomic_write(self.spool.root / STATUS_FILE, json.dumps(status).encode())
@@ -252,6 +264,7 @@ class Daemon:
                 job.id,
                 " (may print twice)" if job.record.possible_duplicate else "",
             )
+        self.spool.index  # noqa: B018  (built now, before any worker moves a job)
         self.prune()
         # Open for submissions at once: they queue while the renderer warms up.
         self.parts.append(ControlServer(self.spool, self.wake.set, self.config))
@@ -264,12 +277,12 @@ class Daemon:
         if self.config.mqtt.url is not None:
             from ..sources.mqtt import Fleet
 
-            self.fleet = Fleet(self.config, self.spool, self.wake.set, self.booth_press, self.pool.states)
+            self.fleet = Fleet(self.config, self.spool, self.wake.set, self.booth_press, self.pool.states, self.status)
             self.parts.append(self.fleet)
         if self.config.web.enabled:
             from ..sources.web import Host, WebServer  # the web stack is loaded only where it is used
 
-            self.parts.append(WebServer(self.config, self.spool, Host(self.wake.set, self.pool.pause)))
+            self.parts.append(WebServer(self.config, self.spool, Host(self.wake.set, self.pool.pause, self.status)))
         self.workers = [threading.Thread(target=self.render_loop, name="render", daemon=True)]
         inbox.start()
         self.workers[0].start()

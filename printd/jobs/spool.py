@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import stat
+import threading
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serial
 
 from ..atomic import atomic_write
 from .art import JobArt
+from .index import JobIndex, entry_of
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,14 @@ class Job:
         return self.folder / ("original" + Path(self.record.name).suffix.lower())
 
 
+def folder_size(folder: Path) -> int:
+    """Bytes of the files in a job's folder."""
+    try:
+        return sum(entry.stat().st_size for entry in os.scandir(folder) if entry.is_file())
+    except FileNotFoundError:
+        return 0
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:60] or "job"
 
@@ -95,6 +105,23 @@ class Spool:
             (self.root / folder).mkdir(parents=True, exist_ok=True)
         self._lock_file: IO[str] | None = None
         self._unmovable: set[str] = set()
+        self._index: JobIndex | None = None
+        self._moving = threading.Lock()  # a rename and its index update, as one step
+
+    @property
+    def index(self) -> JobIndex:
+        """Every job's state and size in memory (the daemon's); built from the disk on first use,
+        then kept by each transition."""
+        with self._moving:
+            if self._index is None:
+                self._index = JobIndex(
+                    entry_of(self.load(folder, state), folder_size(folder))
+                    for state in JobState
+                    if self.folder(state).is_dir()
+                    for folder in self.folder(state).iterdir()
+                    if folder.is_dir()
+                )
+            return self._index
 
     def folder(self, state: JobState) -> Path:
         return self.root / state.value
@@ -217,11 +244,17 @@ class Spool:
     # --- life of a job ----------------------------------------------------------------------
     def save(self, job: Job) -> None:
         atomic_write(job.folder / "job.json", job.record.model_dump_json(indent=1).encode())
+        if self._index is not None:
+            self._index.saved(job)
 
     def _move(self, job: Job, state: JobState) -> Job:
         target = self.folder(state) / job.id
-        os.rename(job.folder, target)
-        return Job(state, target, job.record)
+        with self._moving:
+            os.rename(job.folder, target)
+            moved = Job(state, target, job.record)
+            if self._index is not None:
+                self._index.moved(moved, folder_size(target))
+        return moved
 
     def claim_next(self) -> Job | None:
         """The oldest queued job, moved to active/. A folder that cannot be moved (written into the
@@ -282,19 +315,18 @@ class Spool:
     def prune(self, days: float, jobs: int, megabytes: float) -> list[str]:
         """Retention: done/ and failed/ lose their oldest jobs until none is older than `days`, at
         most `jobs` are kept and they hold at most `megabytes`. The IDs of the jobs removed."""
-        kept = [f for state in (JobState.DONE, JobState.FAILED) for f in self.folder(state).iterdir() if f.is_dir()]
-        kept.sort(key=lambda f: f.name)  # IDs sort by arrival
-        sizes = {f: sum(p.stat().st_size for p in f.iterdir() if p.is_file()) for f in kept}
-        total = sum(sizes.values())
+        kept = self.index.retained()  # oldest first: IDs sort by arrival
+        total = sum(entry.size for entry in kept)
         oldest_allowed = time.time_ns() - int(days * 86400e9)
         removed = []
-        for folder in kept:
-            arrived = int(folder.name.split("-", 1)[0]) if folder.name[:20].isdigit() else 0
+        for entry in kept:
+            arrived = int(entry.id.split("-", 1)[0]) if entry.id[:20].isdigit() else 0
             if arrived >= oldest_allowed and len(kept) - len(removed) <= jobs and total <= megabytes * 1e6:
                 break
-            shutil.rmtree(folder, ignore_errors=True)
-            total -= sizes[folder]
-            removed.append(folder.name)
+            shutil.rmtree(self.folder(entry.state) / entry.id, ignore_errors=True)
+            self.index.removed(entry.id)
+            total -= entry.size
+            removed.append(entry.id)
         return removed
 
     def recent(self, most: int = 2000) -> list[Job]:
@@ -305,9 +337,12 @@ class Spool:
         folders.sort(key=lambda pair: pair[0].name)
         return [self.load(folder, state) for folder, state in folders[-most:] if folder.is_dir()]
 
-    def size(self) -> int:
-        """Bytes held in the spool's job folders."""
-        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+    def names(self, state: JobState) -> list[str]:
+        """The IDs of the jobs in `state`, oldest first, without reading their records."""
+        try:
+            return sorted(entry.name for entry in os.scandir(self.folder(state)) if entry.is_dir())
+        except FileNotFoundError:
+            return []
 
     def load(self, folder: Path, state: JobState) -> Job:
         try:

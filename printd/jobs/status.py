@@ -1,49 +1,62 @@
-"""What the daemon tells the world about itself: `status.json` in the spool, read by `printd status`.
+"""What the daemon tells the world about itself: `printd status --json`'s object.
 
-Light on purpose: `printd status` imports this and the spool, never the renderer or a printer library.
+In the daemon it is made from memory: the spool's job index and the daemon's own state (the web
+page and MQTT ask it). The daemon also writes that state, with the spool's size, to `status.json`
+in the spool, so `printd status` reads a bounded slice of the disk: that file, the names in the
+state folders and the records of the jobs it lists. Light on purpose: `printd status` imports this
+and the spool, never the renderer or a printer library.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
 
+from .index import Entry, entry_of
 from .spool import JobState, Spool
 
 STATUS_FILE = "status.json"
+LAST = 10  # done and failed jobs listed (the newest)
 
 
-def status_report(spool: Spool, last: int = 10) -> dict[str, object]:
-    """One object for `printd status --json`: printer state and the jobs."""
-    state_file = Path(spool.root) / STATUS_FILE
-    printer, booth, printers, intake = "no daemon running", "off", {}, "no daemon running"
-    if spool.daemon_running() and state_file.exists():
-        try:
-            state = json.loads(state_file.read_text())
-            printer, booth = state.get("printer", "unknown"), state.get("booth", "off")
-            printers = state.get("printers", {})
-            intake = state.get("intake", "taking files")
-        except ValueError:
-            printer = "unknown"
-    jobs = []
-    for state in (JobState.ACTIVE, JobState.QUEUED, JobState.DONE, JobState.FAILED):
-        found = spool.jobs(state)
-        if state in (JobState.DONE, JobState.FAILED):
-            found = found[-last:]
-        for job in found:
-            entry: dict[str, object] = {"id": job.id, "state": state.value, "source": job.record.source}
-            entry["name"] = job.record.name
-            if state is JobState.FAILED:
-                entry["error"] = job.record.error
-            if job.record.possible_duplicate:
-                entry["possible_duplicate"] = True
-            jobs.append(entry)
+def status_report(spool: Spool, state: Mapping[str, Any] | None = None, last: int = LAST) -> dict[str, Any]:
+    """One object for `printd status --json`: printer state and the jobs. `state`: the running
+    daemon's own (printer, printers, booth, intake); None: read from status.json if one runs."""
+    running = state is not None or spool.daemon_running()
+    if state is None:
+        written = _written_state(spool)
+        state = written if running else {}
+        entries = _on_disk(spool, last)
+        size = written.get("spool_bytes", 0)  # as the daemon last counted it: a walk would read every folder
+    else:
+        entries = spool.index.latest(last)
+        size = spool.index.size
+    absent = "no daemon running"
     return {
-        "printer": printer,
-        "printers": printers,
-        "booth": booth,
-        "intake": intake,
-        "daemon": spool.daemon_running(),
-        "spool_mb": spool.size() / 1e6 if spool.root.is_dir() else 0.0,
-        "jobs": jobs,
+        "printer": state.get("printer", "unknown" if running else absent),
+        "printers": state.get("printers", {}),
+        "booth": state.get("booth", "off"),
+        "intake": state.get("intake", "taking files" if running else absent),
+        "daemon": running,
+        "spool_mb": size / 1e6,
+        "jobs": [entry.public() for entry in entries],
     }
+
+
+def _written_state(spool: Spool) -> dict[str, Any]:
+    try:
+        return dict(json.loads((spool.root / STATUS_FILE).read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def _on_disk(spool: Spool, last: int) -> list[Entry]:
+    """Active and queued jobs, and the newest `last` done and failed: only their records are read."""
+    entries = []
+    for state in (JobState.ACTIVE, JobState.QUEUED, JobState.DONE, JobState.FAILED):
+        names = spool.names(state)
+        if state in (JobState.DONE, JobState.FAILED):
+            names = names[-last:]
+        entries += [entry_of(spool.load(spool.folder(state) / name, state), 0) for name in names]
+    return entries

@@ -37,7 +37,6 @@ from ..config import Config
 from ..errors import InputError, PrintdError, UsageError
 from ..jobs.art import JobArt, parse_art
 from ..jobs.spool import Job, Spool
-from ..jobs.status import status_report
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY = 7 * 86400  # seconds the broker keeps a node's session (and its unacked jobs) while it is away
@@ -54,6 +53,7 @@ class Fleet:
         wake: Callable[[], None],
         snap: Callable[[str], str],
         printers: Callable[[], dict[str, str]],
+        status: Callable[[], dict[str, Any]],
     ):
         self.config = config
         self.mqtt = config.mqtt
@@ -61,6 +61,7 @@ class Fleet:
         self.wake = wake
         self.snap = snap
         self.printers = printers
+        self.status = status
         prefix, node = self.mqtt.topic_prefix, self.mqtt.node
         self.base = f"{prefix}/{node}"
         self.topics = {
@@ -158,8 +159,8 @@ class Fleet:
 
     def publish_state(self) -> None:
         """The retained status (`printd status --json`'s object, state online) and each printer's."""
-        report = status_report(self.spool)
-        report["jobs"] = report["jobs"][-20:]  # type: ignore[index]
+        report = self.status()
+        report["jobs"] = report["jobs"][-20:]
         self._publish("status", {"state": "online", "node": self.mqtt.node, "printed": self.printed, **report}, True)
         for name, state in self.printers().items():
             self._publish(f"printers/{name}", {"state": _printer_state(state), "detail": state}, True)

@@ -42,7 +42,6 @@ from ..config import Config
 from ..errors import InputError
 from ..jobs.art import ART_FLAGS, JobArt, parse_art
 from ..jobs.spool import JobState, Spool
-from ..jobs.status import status_report
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +92,14 @@ class Previewer:
 
 
 class Host:
-    """What the page may ask of the daemon: look at the queue now, pause or resume a printer."""
+    """What the page may ask of the daemon: its status, to look at the queue now, to pause or resume a printer."""
 
-    def __init__(self, wake: Callable[[], None], pause: Callable[[str, bool], bool]):
+    def __init__(
+        self, wake: Callable[[], None], pause: Callable[[str, bool], bool], status: Callable[[], dict[str, Any]]
+    ):
         self.wake = wake
         self.pause = pause
+        self.status = status
 
 
 def create_app(config: Config, spool: Spool, host: Host) -> Starlette:
@@ -152,7 +154,7 @@ def create_app(config: Config, spool: Spool, host: Host) -> Starlette:
         return Response(png, media_type="image/png")
 
     def status(request: Request) -> Response:
-        return JSONResponse(status_report(spool))
+        return JSONResponse(host.status())
 
     def find(request: Request) -> Any:
         job = spool.find(request.path_params["job"])
@@ -180,7 +182,7 @@ def create_app(config: Config, spool: Spool, host: Host) -> Starlette:
         async def stream() -> AsyncIterator[bytes]:
             last = None
             while not await request.is_disconnected():
-                report = await asyncio.to_thread(status_report, spool)
+                report = host.status()
                 text = json.dumps(report)
                 if text != last:
                     yield f"data: {text}\n\n".encode()
