@@ -55,7 +55,7 @@ def timed_status(tree: Path, config: Path, runs: int) -> list[float]:
     for _ in range(runs):
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "printd", "status", "--json", "--config", str(config)],
-                       env=env, check=True, capture_output=True)  # fmt: skip
+                       env=env, cwd=tree, check=True, capture_output=True)  # fmt: skip
         times.append(time.perf_counter() - started)
     return times
 
@@ -85,8 +85,9 @@ def main() -> None:
         print(f"{args.jobs} jobs in done/, printd from {args.tree}")
         describe("printd status, no daemon", timed_status(args.tree, config, args.runs))
         env = {**os.environ, "PYTHONPATH": str(args.tree)}
-        daemon = subprocess.Popen([sys.executable, "-m", "printd", "run", "--config", str(config)], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        command = [sys.executable, "-m", "printd", "run", "--config", str(config)]
+        # cwd too: `python -m` imports from the current folder before PYTHONPATH.
+        daemon = subprocess.Popen(command, env=env, cwd=args.tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}/api/status"
             deadline = time.monotonic() + 120
