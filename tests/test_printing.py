@@ -4,6 +4,9 @@ transport, and a printer that is not ready is reported as such, never taken for 
 from __future__ import annotations
 
 import errno
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -226,3 +229,14 @@ def test_a_203_dpi_printer_gets_48_columns_and_a_30_dot_pitch() -> None:
     assert (t20.columns, t20.dpi, t20.dots) == (48, 203, 576)
     assert paper_for(PrinterConfig(profile="TM-T20III")).line_spacing(30) == b"\x1b3\x1e"  # 30/203 inch
     assert paper_for(PrinterConfig(profile="TM-T88VI")).line_spacing(30) == b"\x1b2"
+
+
+def test_printing_leaves_nothing_in_tmpdir(tmp_path: Path, photo: Path, fast_config: Path) -> None:
+    """python-escpos makes a folder with mkdtemp() when imported: printd points it at its cache."""
+    scratch, cache, device = tmp_path / "tmpdir", tmp_path / "cache", tmp_path / "lp0"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "XDG_CACHE_HOME": str(cache)}
+    command = [sys.executable, "-m", "printd", "send", str(photo), "--printer", f"file://{device}"]
+    subprocess.run([*command, "--config", str(fast_config)], env=env, check=True, timeout=120)
+    assert device.stat().st_size > 0
+    assert list(scratch.iterdir()) == []

@@ -21,17 +21,21 @@ def cache_dir() -> Path:
 
 
 def _import_quietly() -> None:
+    """python-escpos's capabilities module, imported while mkdtemp() points at a scratch folder of
+    printd's cache, which is then removed."""
     cache = cache_dir()
     try:
         cache.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix="escpos-import-", dir=cache))
     except OSError:  # no writable cache: python-escpos falls back to its own ways
+        import escpos.capabilities
+
         return
     os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(cache))
     saved = tempfile.tempdir
     tempfile.tempdir = str(scratch)
     try:
-        pass
+        import escpos.capabilities  # noqa: F401  (its mkdtemp() runs here, into the scratch folder)
     finally:
         tempfile.tempdir = saved
         shutil.rmtree(scratch, ignore_errors=True)
