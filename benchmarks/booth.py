@@ -28,7 +28,7 @@ from printd.booth.session import BoothState
 from printd.config import load_config
 from printd.daemon.wiring import Daemon
 from printd.render.artist import renderer_for
-from tests.fakes import NetworkPrinter
+from tests.support.printers import NetworkPrinter
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg"
 

@@ -19,9 +19,9 @@ from PIL import Image
 from optimizer import Renderer
 from printd.config import load_config
 from printd.jobs.art import JobArt, settings_for
-from tests.conftest import write_photo
-from tests.test_daemon import wait_for
-from tests.test_mqtt import Broker, Node, Watcher
+from tests.support.daemon import wait_for
+from tests.support.mqtt import Broker, Node, Watcher
+from tests.support.photos import write_photo
 
 
 def main() -> None:

@@ -22,10 +22,10 @@ from PIL import Image
 from optimizer import Renderer
 from printd.config import load_config
 from printd.jobs.art import JobArt, settings_for
-from tests.conftest import write_photo
-from tests.fakes import NetworkPrinter
-from tests.test_daemon import wait_for
-from tests.test_web import free_port
+from tests.support.daemon import wait_for
+from tests.support.net import free_port
+from tests.support.photos import write_photo
+from tests.support.printers import NetworkPrinter
 
 
 def peak_rss_mb(pid: int) -> float:

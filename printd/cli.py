@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from optimizer import Animation, Art, BadImageError, FontError, load_image
 from optimizer.glyphs import MODES
@@ -47,15 +47,15 @@ def grid_size(text: str) -> int:
     return value
 
 
-FLAG_FORMS: dict[str, dict[str, object]] = {"align": {"nargs": "?", "const": "warp"}}  # bare --align: warp
+FLAG_FORMS: dict[str, dict[str, Any]] = {"align": {"nargs": "?", "const": "warp"}}  # bare --align: warp
 
 
 def build_parser() -> Parser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--config", type=Path, help="config file (default: $PRINTD_CONFIG or /etc/printd/printd.yaml)")
     common.add_argument("-v", "--verbose", action="store_true", help="log details")
 
-    art = argparse.ArgumentParser(add_help=False)
+    art = Parser(add_help=False)
     for name in ART_FLAGS:  # the flags are the schema's settings, checked there
         kind, description = setting(name)
         flag = "--" + name.replace("_", "-")
@@ -133,13 +133,13 @@ def art_flags(args: argparse.Namespace, config: Config | None = None, pin: str |
 
 
 def cmd_render(args: argparse.Namespace, config: Config) -> int:
-    from .render.artist import ArtFiles, renderer_for
+    from .render.artist import ArtFiles, render_path, renderer_for
     from .render.progress import ProgressBar
 
     renderer = renderer_for(config, art_flags(args))
     bar = ProgressBar(f"rendering {args.image.name}")
     try:
-        work = renderer.render_path(args.image, progress=bar)
+        work = render_path(renderer, args.image, progress=bar)
     finally:
         bar.close()
     for out in (args.output, args.utf8, args.ansi, args.preview):
@@ -274,7 +274,8 @@ def job_progress(spool: Spool, state: JobState, record: JobRecord) -> str:
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
-    from .daemon.wiring import Daemon, log_formatter
+    from .daemon.systemd import log_formatter
+    from .daemon.wiring import Daemon
 
     for handler in logging.getLogger().handlers:
         handler.setFormatter(log_formatter())
@@ -303,10 +304,10 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         return 0
     sys.stdout.write(f"printer: {report['printer']}\nbooth: {report['booth']}\nspool: {report['spool_mb']:.1f} MB\n")
     printers = report.get("printers") or {}
-    if len(printers) > 1:  # type: ignore[arg-type]
-        for name, state in printers.items():  # type: ignore[union-attr]
+    if len(printers) > 1:
+        for name, state in printers.items():
             sys.stdout.write(f"  {name}: {state}\n")
-    for job in report["jobs"]:  # type: ignore[attr-defined]
+    for job in report["jobs"]:
         error = f"  ({job['error']})" if job.get("error") else ""
         sys.stdout.write(f"{job['state']:7s} {job['id']}{error}\n")
     return 0
@@ -342,7 +343,7 @@ def cmd_calibrate(args: argparse.Namespace, config: Config) -> int:
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
-    from optimizer.calibration import Layout, merge, read_sheet
+    from optimizer.calibration import CalibrationError, Layout, merge, read_sheet
     from optimizer.glyphs import save_atlas_file
 
     from .render.artist import renderer_for
@@ -356,7 +357,10 @@ def cmd_calibrate(args: argparse.Namespace, config: Config) -> int:
                 grey = np.asarray(image.convert("L"))
         except (OSError, UnidentifiedImageError) as exc:
             raise UsageError(f"{scan}: not a picture ({exc})") from exc
-        readings.append(read_sheet(grey, layout, str(scan)))
+        try:
+            readings.append(read_sheet(grey, layout, str(scan)))
+        except CalibrationError as exc:  # the renderer's word for a picture that is not the sheet
+            raise InputError(str(exc)) from exc
     reading = merge(readings)
     missing = [m for m in modes if m not in reading.ink]
     if missing:
@@ -413,13 +417,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "atlas", None) is not None:
             config = config.replace(art=config.art.replace(atlas=args.atlas))
         return int(args.handler(args, config))
-    except PrintdError as exc:
+    except PrintdError as exc:  # InputError (exit 2) and the printer's errors (exit 1)
         log.error("error: %s", exc)
         return exc.exit_code
-    except (BadImageError, FontError) as exc:
-        log.error("error: %s", exc)
-        return 2
-    except ValueError as exc:  # settings out of range, from flags or config
+    except (BadImageError, FontError) as exc:  # the renderer's word for bad input
         log.error("error: %s", exc)
         return 2
     except OSError as exc:

@@ -296,7 +296,7 @@ class Config(Section):
         """`printers:` entries are named printer1, printer2… unless named, over `printer:`'s keys."""
         if not isinstance(data, dict) or not isinstance(data.get("printers"), list):
             return data
-        shared = data.get("printer") if isinstance(data.get("printer"), dict) else {}
+        shared: dict[str, Any] = data["printer"] if isinstance(data.get("printer"), dict) else {}
         entries = [
             {**shared, "name": f"printer{i + 1}", **entry} if isinstance(entry, dict) else entry
             for i, entry in enumerate(data["printers"])

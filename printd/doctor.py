@@ -13,7 +13,8 @@ import usb.core
 from .booth.camera import Camera, CameraError
 from .config import CameraConfig
 from .errors import PrinterError
-from .printer.connection import UDEV_HINT, Printer
+from .printer.connection import Printer
+from .printer.transport.usb import UDEV_HINT
 
 EPSON_VENDOR = 0x04B8
 USB_PRINTER_CLASS = 7

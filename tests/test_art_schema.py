@@ -15,8 +15,9 @@ from printd.config import load_config
 from printd.errors import InputError
 from printd.jobs.art import JobArt, parse_art
 from printd.jobs.spool import JobState, Spool
-from printd.sources.web import Host, create_app
-from tests.conftest import write_photo
+from printd.sources.intake import Host, Intake
+from printd.sources.web import create_app
+from tests.support.photos import write_photo
 
 
 def test_text_from_a_form_and_numbers_from_a_flag_give_the_same_settings() -> None:
@@ -64,7 +65,8 @@ def test_a_guest_asking_for_200_columns_gets_400_and_nothing_is_queued(tmp_path:
     config_file.write_text(f"spool: {{path: {tmp_path / 'spool'}}}\nweb: {{enabled: true}}\n")
     config = load_config(config_file)
     spool = Spool(config.spool.path)
-    app = create_app(config, spool, Host(lambda: None, lambda name, paused: False, dict))
+    intake = Intake(spool, lambda: None, lambda job, event: None)
+    app = create_app(config, intake, Host(status=dict, printers=dict, pause=lambda name, paused: False, press=str))
     picture = write_photo(tmp_path / "p.png").read_bytes()
 
     def post(fields: dict[str, str]) -> httpx.Response:

@@ -26,8 +26,9 @@ from printd.config import CameraConfig, load_config
 from printd.daemon.wiring import BUZZER_PULSE, Daemon
 from printd.jobs.spool import JobState, Spool
 from printd.printer.encoding import INIT
-from tests.fakes import NetworkPrinter
-from tests.test_daemon import count, wait_for
+from printd.sources.intake import Intake
+from tests.support.daemon import count, wait_for
+from tests.support.printers import NetworkPrinter
 
 BUTTON, LED = 17, 27
 
@@ -146,8 +147,10 @@ def test_picamera2_backend_hands_over_rgb(monkeypatch: pytest.MonkeyPatch) -> No
 def test_camera_failure_ends_the_session_with_the_error_signal(tmp_path: Path) -> None:
     factory = MockFactory()
     led = FeedbackLed(LED, factory)
+    led.start()
     config = CameraConfig(enabled=True, source=str(tmp_path / "unplugged.avi"), countdown=0)
-    booth = Booth(config, Spool(tmp_path / "spool"), lambda: None, threading.Event(), led)
+    intake = Intake(Spool(tmp_path / "spool"), lambda: None, lambda job, event: None)
+    booth = Booth(config, intake, lambda: None, led)
     assert booth.press("test").startswith("ok")
     wait_for(lambda: booth.state is BoothState.IDLE, 10)
     assert led.pattern == "error" and blinks(factory, 0.5) >= 4
@@ -160,13 +163,14 @@ def test_key_trigger_reads_input_events(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     presses: list[str] = []
     trigger = KeyTrigger("57", fifo, lambda source: presses.append(source) or "ok")
+    trigger.start()
     try:
         with fifo.open("wb") as device:
-            for code, value in ((57, 1), (57, 2), (57, 0), (28, 1), (28, 0)):  # down, repeat, up, other key
+            # Down, repeat, up, another key, and a last press: once that one is heard, all before it were.
+            for code, value in ((57, 1), (57, 2), (57, 0), (28, 1), (28, 0), (57, 1)):
                 device.write(INPUT_EVENT.pack(0, 0, EV_KEY, code, value))
-        wait_for(lambda: presses, 5)
-        time.sleep(0.2)
-        assert presses == ["key 57"]
+        wait_for(lambda: len(presses) >= 2, 5)
+        assert presses == ["key 57", "key 57"]  # the repeat, the release and the other key pressed nothing
     finally:
         trigger.close()
 

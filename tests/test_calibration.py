@@ -13,7 +13,7 @@ from optimizer.glyphs import MODES, load_atlas, load_atlas_file
 from printd.cli import main
 from printd.printer.encoding import PaperSettings
 from printd.render.testpage import calibration_job
-from tests.conftest import write_photo
+from tests.support.photos import write_photo
 
 
 def printers_glyphs(seed: int = 0) -> dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ from optimizer import Renderer, Settings
 from optimizer.art import CUT_LINE
 from optimizer.metric import score
 from printd.cli import main
-from tests.fakes import NetworkPrinter, decode_rows
+from tests.support.printers import NetworkPrinter, decode_rows
 
 
 def equal_luminance_pair() -> Image.Image:

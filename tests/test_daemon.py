@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from printd.jobs.spool import JobState, Spool
-from tests.conftest import write_photo
-from tests.fakes import NetworkPrinter, ServedPrinter, decode_rows
+from tests.support.daemon import count, daemon_config, running, start, wait_for
+from tests.support.photos import write_photo
+from tests.support.printers import NetworkPrinter, decode_rows
 
 
 @pytest.fixture
@@ -25,46 +25,12 @@ def printer():
     p.close()
 
 
-def daemon_config(tmp_path: Path, uri: str) -> Path:
-    path = tmp_path / "daemon.yaml"
-    path.write_text(
-        "art: {columns: 6, max_rows: 4}\n"
-        f"printer: {{uri: '{uri}', timeout: 2}}\n"
-        f"spool: {{path: '{tmp_path / 'spool'}', retry_min: 0.2, retry_max: 0.5}}\n"
-        f"inbox: {{path: '{tmp_path / 'inbox'}', settle: 0.5}}\n"
-    )
-    return path
-
-
-def start(config: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "printd", "run", "--config", str(config)], stderr=subprocess.PIPE)
-    return proc
-
-
-@contextmanager
-def running(config: Path, *printers: ServedPrinter) -> Iterator[subprocess.Popen[bytes]]:
-    """The daemon on `config`; at the end, whatever happened, it is stopped and reaped and then the
-    printers it used are closed."""
-    proc = start(config)
+def daemon_state(spool: Path) -> dict[str, str]:
+    """What the daemon last wrote to status.json (nothing yet: empty)."""
     try:
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        for printer in printers:
-            printer.close()
-
-
-def wait_for(predicate, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
-def count(spool: Path, state: JobState) -> int:
-    folder = spool / state.value
-    return len(list(folder.iterdir())) if folder.is_dir() else 0
+        return dict(json.loads((spool / "status.json").read_text()))
+    except (OSError, ValueError):
+        return {}
 
 
 def test_drop_good_and_bad_files(tmp_path: Path, printer: NetworkPrinter) -> None:
@@ -112,10 +78,14 @@ def test_slow_file_is_printed_whole_once(tmp_path: Path, printer: NetworkPrinter
                 f.flush()
                 time.sleep(0.25)
         wait_for(lambda: count(spool, JobState.DONE) == 1)
-        time.sleep(1)
-        [job] = Spool(spool).jobs(JobState.DONE)
-        assert job.original.read_bytes() == data
-        assert count(spool, JobState.FAILED) == 0 and len(printer.model.jobs(expect=1)) == 1
+        # A second file after it: jobs print in arrival order, so once it is done, a second take of
+        # the slow file (had there been one) would be done or failed too.
+        write_photo(inbox / "after.png", (40, 50))
+        wait_for(lambda: count(spool, JobState.DONE) == 2)
+        slow, after = Spool(spool).jobs(JobState.DONE)
+        assert slow.record.name == "slow.png" and after.record.name == "after.png"
+        assert slow.original.read_bytes() == data
+        assert count(spool, JobState.FAILED) == 0 and len(printer.model.jobs(expect=2)) == 2
 
 
 def test_kill_9_loses_nothing_and_printer_away_then_back(tmp_path: Path, printer: NetworkPrinter) -> None:
@@ -127,7 +97,7 @@ def test_kill_9_loses_nothing_and_printer_away_then_back(tmp_path: Path, printer
     for i in range(4):
         write_photo(inbox / f"k{i}.png", (40, 50), seed=i)
     wait_for(lambda: count(spool, JobState.ACTIVE) >= 1 and not any(inbox.iterdir()))
-    time.sleep(1)
+    wait_for(lambda: "offline" in daemon_state(spool).get("printer", ""))  # it asked, and was told
     assert printer.model.jobs() == [], "an offline printer gets no job"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

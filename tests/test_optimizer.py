@@ -15,7 +15,7 @@ from optimizer.glyphs import BLOCK_CODES, PRINTABLE, code_to_char
 from optimizer.metric import floyd_steinberg, gaussian_kernel, paper_rows, score
 from optimizer.render import render_hard
 from optimizer.search import Objective, Problem, energy, gradient_stage, refine, tone_lookup
-from tests.conftest import write_photo
+from tests.support.photos import write_photo
 
 SMALL = Settings(columns=2, rows=2)  # brute force checks every glyph in every cell
 

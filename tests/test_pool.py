@@ -13,24 +13,9 @@ import pytest
 
 from printd.cli import main
 from printd.jobs.spool import JobState, Spool
-from tests.conftest import write_photo
-from tests.fakes import NetworkPrinter, PrinterModel, decode_rows
-from tests.test_daemon import count, running, wait_for
-
-
-def pool_config(
-    tmp_path: Path, uris: dict[str, str], art: str = "{columns: 6, max_rows: 4}", timeout: float = 2
-) -> Path:
-    path = tmp_path / "pool.yaml"
-    printers = ", ".join(f"{{name: {name}, uri: '{uri}'}}" for name, uri in uris.items())
-    path.write_text(
-        f"art: {art}\n"
-        f"printer: {{timeout: {timeout}, status_interval: 0.5}}\n"
-        f"printers: [{printers}]\n"
-        f"spool: {{path: '{tmp_path / 'spool'}', retry_min: 0.2, retry_max: 0.5}}\n"
-        f"inbox: {{path: '{tmp_path / 'inbox'}', settle: 0.3}}\n"
-    )
-    return path
+from tests.support.daemon import count, pool_config, running, wait_for
+from tests.support.photos import write_photo
+from tests.support.printers import NetworkPrinter, PrinterModel, decode_rows
 
 
 def printed_art(printer: NetworkPrinter, expect: int) -> list[bytes]:

@@ -18,10 +18,11 @@ from optimizer import Art
 from optimizer.glyphs import MODES
 from printd.cli import main
 from printd.errors import PaperOut, PrinterNotFound, PrinterPermissionDenied, PrinterTimeout
-from printd.printer.connection import Printer, parse_status, parse_uri
+from printd.printer.connection import Printer, parse_status
 from printd.printer.encoding import PaperSettings, encode_line, receipt_bytes
-from tests.conftest import write_photo
-from tests.fakes import EpsonUsbBackend, NetworkPrinter, PrinterModel, SerialPrinter, decode_rows
+from printd.printer.transport import make_transport
+from tests.support.photos import write_photo
+from tests.support.printers import EpsonUsbBackend, NetworkPrinter, PrinterModel, SerialPrinter, decode_rows
 
 
 @pytest.fixture
@@ -175,18 +176,15 @@ def test_bad_uri_is_a_usage_error(uri: str) -> None:
     from printd.errors import UsageError
 
     with pytest.raises(UsageError):
-        parse_uri(uri)
+        make_transport(uri, 1.0)
 
 
 def test_usb_timeout_maps_to_printer_timeout() -> None:
     import usb.core
 
-    from printd.printer.connection import Connection
-
-    conn = Connection.__new__(Connection)
-    conn.address, conn.timeout = parse_uri("usb://04b8:0202"), 1.0
+    transport = make_transport("usb://04b8:0202", 1.0)
     err = usb.core.USBError("Operation timed out", errno.ETIMEDOUT, errno.ETIMEDOUT)
-    assert isinstance(conn._usb_error(err), PrinterTimeout)
+    assert isinstance(transport.failed(err), PrinterTimeout)
 
 
 def decode_raster(job: bytes) -> np.ndarray:

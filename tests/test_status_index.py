@@ -9,7 +9,7 @@ import pytest
 
 from printd.jobs.spool import JobState, Spool, folder_size
 from printd.jobs.status import status_report
-from tests.conftest import write_photo
+from tests.support.photos import write_photo
 
 
 def test_the_index_follows_every_transition_as_the_disk_does(tmp_path: Path) -> None:

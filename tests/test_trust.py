@@ -19,9 +19,9 @@ import printd.sources.submit  # noqa: F401  (loaded before the fork: the child c
 from optimizer.target import BadImageError, load_frames
 from printd.cli import main
 from printd.jobs.spool import JobRecord, JobState, Spool
-from tests.conftest import write_photo
-from tests.fakes import NetworkPrinter
-from tests.test_daemon import count, daemon_config, running, start, wait_for
+from tests.support.daemon import count, daemon_config, running, start, wait_for
+from tests.support.photos import write_photo
+from tests.support.printers import NetworkPrinter
 
 
 def test_a_16_bit_grey_png_keeps_its_tones(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,19 +14,14 @@ import pytest
 from PIL import Image
 
 from printd.jobs.spool import JobState
-from tests.conftest import write_photo
-from tests.fakes import NetworkPrinter
-from tests.test_daemon import count, running, wait_for
+from tests.support.daemon import count, running, wait_for
+from tests.support.net import free_port
+from tests.support.photos import write_photo
+from tests.support.printers import NetworkPrinter
 
 TOKEN = "s3cret-host"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Site:
@@ -116,8 +110,10 @@ def test_host_actions_need_the_token(site: Site, tmp_path: Path) -> None:
             again = http.post(f"/api/jobs/{job}/reprint", headers={"Authorization": f"Bearer {TOKEN}"})
             assert again.status_code == 201
             copy = again.json()["id"]
-            time.sleep(1.5)  # paused: rendered perhaps, but not printed
-            assert http.get(f"/api/jobs/{copy}").json()["state"] in ("queued", "active")
+            before = len(site.printer.model.jobs())
+            wait_for(lambda: http.get(f"/api/jobs/{copy}/art.txt").status_code == 200, 30)  # rendered, waiting
+            assert http.get(f"/api/jobs/{copy}").json()["state"] == "active"
+            assert len(site.printer.model.jobs()) == before  # paused: not printed
         finally:  # the next tests need the printer back, whatever happened here
             resumed = http.post("/api/printers/printer/resume", headers={"Authorization": f"Bearer {TOKEN}"})
         assert resumed.status_code == 200

@@ -139,7 +139,7 @@ class Picamera2Shot:
         self.camera.close()
 
 
-BACKENDS = {"opencv": OpenCVShot, "picamera2": Picamera2Shot}
+BACKENDS: dict[str, type[OpenCVShot] | type[Picamera2Shot]] = {"opencv": OpenCVShot, "picamera2": Picamera2Shot}
 
 
 class Camera:

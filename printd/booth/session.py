@@ -22,7 +22,8 @@ from enum import Enum
 from ..config import CameraConfig
 from ..errors import PrintdError
 from ..jobs.art import JobArt
-from ..jobs.spool import Spool
+from ..jobs.spool import Job
+from ..sources.intake import Intake
 from .camera import Camera
 from .triggers import FeedbackLed
 
@@ -51,17 +52,15 @@ class Booth:
     def __init__(
         self,
         config: CameraConfig,
-        spool: Spool,
+        intake: Intake,
         printer_problem: Callable[[], str | None],
-        on_job: threading.Event,
         led: FeedbackLed | None = None,
         beep: Callable[[], None] | None = None,
     ):
         self.config = config
         self.camera = Camera(config)
-        self.spool = spool
+        self.intake = intake
         self.printer_problem = printer_problem
-        self.on_job = on_job
         self.led = led
         self.beep = beep
         self.state = BoothState.IDLE
@@ -102,18 +101,20 @@ class Booth:
             if self.beep:
                 self.beep()
             name = time.strftime("booth-%Y%m%d-%H%M%S.jpg")
-            job = self.spool.add(self.camera.to_jpeg(frame), name, "camera", art=JobArt(framing=self.config.framing))
+            art = JobArt(framing=self.config.framing)
+            job = self.intake.take_bytes(self.camera.to_jpeg(frame), "camera", name, art, owner=self._queued)
         except Exception as exc:  # a failed session must never take the booth down
             log.error("booth: %s", exc, exc_info=not isinstance(exc, PrintdError | OSError))
             with self.lock:
                 self._signal_error()
                 self._enter(BoothState.IDLE)
             return
+        log.info("%s: shot taken %.2f s after the press", job.id, time.monotonic() - self.pressed_at)
+
+    def _queued(self, job: Job) -> None:
         with self.lock:
             self.job_id = job.id
             self._enter(BoothState.QUEUED)
-        self.on_job.set()
-        log.info("%s: shot taken %.2f s after the press", job.id, time.monotonic() - self.pressed_at)
 
     # --- what the daemon tells the booth ----------------------------------------------------
     def job_event(self, job_id: str, event: str) -> None:

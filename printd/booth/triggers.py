@@ -56,13 +56,23 @@ def gpio_device(kind: str, pin: int, pin_factory: Any = None, **options: Any) ->
 class GpioButton:
     def __init__(self, config: ButtonConfig, on_press: Press, pin_factory: Any = None):
         assert config.gpio is not None
+        self.config = config
+        self.on_press = on_press
+        self.pin_factory = pin_factory
+        self.button: Any = None
+
+    def start(self) -> None:
+        """Claim the pin (TriggerUnavailable where there is none)."""
+        pin, config = self.config.gpio, self.config
+        assert pin is not None
         self.button = gpio_device(
-            "Button", config.gpio, pin_factory, pull_up=config.pull_up, bounce_time=config.bounce or None
+            "Button", pin, self.pin_factory, pull_up=config.pull_up, bounce_time=config.bounce or None
         )
-        self.button.when_pressed = lambda: on_press(f"button GPIO{config.gpio}")
+        self.button.when_pressed = lambda: self.on_press(f"button GPIO{pin}")
 
     def close(self) -> None:
-        self.button.close()
+        if self.button is not None:
+            self.button.close()
 
 
 class FeedbackLed:
@@ -76,13 +86,19 @@ class FeedbackLed:
     }
 
     def __init__(self, pin: int, pin_factory: Any = None):
-        self.led = gpio_device("LED", pin, pin_factory)
+        self.pin = pin
+        self.pin_factory = pin_factory
+        self.led: Any = None
         self.pattern = ""
+
+    def start(self) -> None:
+        """Claim the pin (TriggerUnavailable where there is none), the light off."""
+        self.led = gpio_device("LED", self.pin, self.pin_factory)
         self.show("off")
 
     def show(self, pattern: str) -> None:
-        if pattern == self.pattern:
-            return  # restarting a blink would make it stutter
+        if self.led is None or pattern == self.pattern:
+            return  # not started; or the same: restarting a blink would make it stutter
         self.pattern = pattern
         shape = self.PATTERNS[pattern]
         if shape is True:
@@ -93,7 +109,8 @@ class FeedbackLed:
             self.led.blink(on_time=shape[0], off_time=shape[1])
 
     def close(self) -> None:
-        self.led.close()
+        if self.led is not None:
+            self.led.close()
 
 
 def key_code(name: str) -> int:
@@ -115,12 +132,15 @@ class KeyTrigger:
     RETRY = 3.0
 
     def __init__(self, key: str, device: Path, on_press: Press):
-        self.code = key_code(key)
+        self.code = -1  # known once started
         self.key = key
         self.device = Path(device)
         self.on_press = on_press
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="key", daemon=True)
+
+    def start(self) -> None:
+        self.code = key_code(self.key)
         self.thread.start()
 
     def _run(self) -> None:
@@ -163,7 +183,8 @@ class KeyTrigger:
 
     def close(self) -> None:
         self.stopping.set()
-        self.thread.join(timeout=2)
+        if self.thread.is_alive():
+            self.thread.join(timeout=2)
 
 
 class SnapServer:
@@ -171,10 +192,13 @@ class SnapServer:
 
     def __init__(self, spool_root: Path, on_press: Press):
         self.on_press = on_press
+        self.server = UnixServer(Path(spool_root) / SNAP_SOCKET, self._serve, "snap")
+
+    def start(self) -> None:
         try:
-            self.server = UnixServer(Path(spool_root) / SNAP_SOCKET, self._serve, "snap")
+            self.server.start()
         except OSError as exc:
-            raise TriggerUnavailable(f"printd snap: cannot listen in {spool_root} ({exc})") from exc
+            raise TriggerUnavailable(f"printd snap: cannot listen in {self.server.path.parent} ({exc})") from exc
 
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(2)

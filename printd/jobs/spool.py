@@ -171,6 +171,8 @@ class Spool:
         name: str | None = None,
         regular_only: bool = False,
         submitted_by: str | None = None,
+        fingerprint: str | None = None,
+        possible_duplicate: bool = False,
     ) -> Job:
         """Put a file into the queue: build the job in tmp/, then one rename makes it queued.
 
@@ -178,12 +180,15 @@ class Spool:
         `pin` are what the submitter asked for, kept in the record so the job renders as asked;
         `name`: the picture's own name where the file's is not (an upload). `regular_only`: what was
         moved in must be a regular file (a dropped file swapped for a link after it was looked at
-        is taken out again and refused: nothing in the spool is a link).
+        is taken out again and refused: nothing in the spool is a link). `fingerprint` and
+        `possible_duplicate`: a message delivered again (MQTT) is marked, before it is queued.
         Until the job is queued its file is in tmp/ID/, where recovery completes it after a crash.
         """
         job = self._new_job(name or source_file.name, source, art, pin)
         job.record.raster = raster
         job.record.submitted_by = submitted_by
+        job.record.fingerprint = fingerprint
+        job.record.possible_duplicate = possible_duplicate
         self.save(job)  # first the record: tmp/ID/ with its record is a job that recovery completes
         try:
             if move:
@@ -207,12 +212,6 @@ class Spool:
             if not job.original.exists():
                 shutil.rmtree(job.folder, ignore_errors=True)
             raise
-
-    def add(self, data: bytes, name: str, source: str, art: JobArt | None = None) -> Job:
-        """Queue bytes made here (a camera frame) as a job named `name`."""
-        job = self._new_job(name, source, art)
-        job.original.write_bytes(data)
-        return self._enqueue(job)
 
     def _enqueue(self, job: Job) -> Job:
         with job.original.open("rb") as f:
@@ -303,7 +302,10 @@ class Spool:
         for leftover in sorted((self.root / "tmp").iterdir()):
             originals = list(leftover.glob("original*")) if leftover.is_dir() else []
             if not originals:
-                (shutil.rmtree if leftover.is_dir() else Path.unlink)(leftover)  # type: ignore[operator]
+                if leftover.is_dir():
+                    shutil.rmtree(leftover)
+                else:
+                    leftover.unlink()
                 continue
             job = self.load(leftover, JobState.QUEUED)
             if job.record.name == leftover.name:  # no record was written: the name is in the file's
@@ -318,7 +320,7 @@ class Spool:
         kept = self.index.retained()  # oldest first: IDs sort by arrival
         total = sum(entry.size for entry in kept)
         oldest_allowed = time.time_ns() - int(days * 86400e9)
-        removed = []
+        removed: list[str] = []
         for entry in kept:
             arrived = int(entry.id.split("-", 1)[0]) if entry.id[:20].isdigit() else 0
             if arrived >= oldest_allowed and len(kept) - len(removed) <= jobs and total <= megabytes * 1e6:

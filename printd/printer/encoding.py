@@ -14,6 +14,8 @@ import numpy as np
 
 from optimizer import Art
 
+from ..errors import InputError
+
 ESC, GS, LF = b"\x1b", b"\x1d", b"\n"
 INIT = ESC + b"@"
 CODE_PAGE_PC437 = ESC + b"t\x00"
@@ -51,7 +53,7 @@ class PaperSettings:
             return DEFAULT_LINE_SPACING
         units = round(pitch_dots * self.motion_unit / self.dpi)
         if not 0 <= units <= 255:
-            raise ValueError(f"a {pitch_dots}-dot line pitch cannot be set with ESC 3 (n={units})")
+            raise InputError(f"art.row_gap: a {pitch_dots}-dot line pitch cannot be set with ESC 3 (n={units})")
         return ESC + b"3" + bytes([units])
 
 

@@ -21,6 +21,7 @@ from ..config import PrinterConfig, SpoolConfig
 from ..errors import PrinterError, PrinterLost
 from ..jobs.spool import Job, Spool
 from ..render.artist import Printable
+from ..supervised import Supervised
 from .connection import Printer
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class PrinterSlot:
         self.paused = False  # by the host: takes no job until resumed
         self.lock = threading.Lock()  # one conversation with the printer at a time
         self.wake = threading.Event()  # stop backing off (stopping, or a status answer said it is back)
-        self.thread = threading.Thread(target=self.run, name=f"printer {config.name}", daemon=True)
+        self.worker = Supervised(f"printer {config.name}", self.run, pool.stopping)
 
     @property
     def name(self) -> str:
@@ -79,7 +80,7 @@ class PrinterSlot:
 
     def check(self) -> None:
         """Ask the printer how it is (a file or device node says nothing: printing is its test)."""
-        if not self.printer.address.can_answer or not self.lock.acquire(blocking=False):
+        if not self.printer.can_answer or not self.lock.acquire(blocking=False):
             return  # when the lock is taken a job is printing, and it reports the state itself
         try:
             self.ok(self.printer.ready().describe())
@@ -232,7 +233,7 @@ class PrinterPool:
     # --- life -------------------------------------------------------------------------------
     def start(self) -> None:
         for slot in self.slots:
-            slot.thread.start()
+            slot.worker.start()
 
     def stop(self, timeout: float) -> None:
         self.stopping.set()
@@ -240,17 +241,8 @@ class PrinterPool:
             self._cond.notify_all()
         self.retry_now()
         for slot in self.slots:
-            slot.thread.join(timeout=timeout)
-
-    def revive(self) -> None:
-        """A printer's worker that died (it should not: it catches every job's failure) is
-        replaced, and says so."""
-        for slot in self.slots:
-            if not slot.thread.is_alive() and not self.stopping.is_set():
-                log.error("printer %s: its worker had stopped; restarted", slot.name)
-                slot.thread = threading.Thread(target=slot.run, name=f"printer {slot.name}", daemon=True)
-                slot.thread.start()
+            slot.worker.join(timeout=timeout)
 
     @property
-    def threads(self) -> list[threading.Thread]:
-        return [slot.thread for slot in self.slots]
+    def workers(self) -> list[Supervised]:
+        return [slot.worker for slot in self.slots]

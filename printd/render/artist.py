@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from optimizer import Animation, Art, Settings
+from optimizer import Animation, Art, BadImageError, FontError, Settings
 from optimizer.glyphs import GlyphAtlas
 
 from ..atomic import atomic_write
@@ -41,6 +41,17 @@ def renderer_for(config: Config, art: JobArt | None = None) -> Renderer:
     from optimizer import Renderer
 
     return Renderer(settings_for(config, art or JobArt(), pool_columns(config)))
+
+
+def render_path(renderer: Renderer, path: Path, progress: Progress | None = None) -> Animation:
+    """The renderer's work on one picture; its refusals of what it was asked (a grid whose search
+    would not fit in memory: a plain ValueError there) are bad input here."""
+    try:
+        return renderer.render_path(path, progress)
+    except (BadImageError, FontError):
+        raise
+    except ValueError as exc:
+        raise InputError(f"{path.name}: {exc}") from exc
 
 
 def pool_columns(config: Config) -> int:
@@ -116,7 +127,7 @@ class Artist:
         """The image (an animation prints as a flip-book), refused when longer than any printer
         it may go to allows."""
         renderer = self.renderer(art, printer)
-        work = renderer.render_path(path, progress)
+        work = render_path(renderer, path, progress)
         printable = Printable(work.strip(), renderer.atlas, raster)
         for target in (printer,) if printer else self.config.pool:
             length = printable.length_mm(target)

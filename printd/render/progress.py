@@ -8,14 +8,14 @@ from typing import TextIO
 
 
 class ProgressBar:
-    def __init__(self, label: str, stream: TextIO = sys.stderr, delay: float = 1.0, width: int = 30):
+    def __init__(self, label: str, stream: TextIO | None = None, delay: float = 1.0, width: int = 30):
         self.label = label
-        self.stream = stream
+        self.stream = stream or sys.stderr  # the one in use now: a default bound at import outlives a swapped stream
         self.delay = delay
         self.width = width
         self.start = time.monotonic()
         self.shown = False
-        self.enabled = stream.isatty()
+        self.enabled = self.stream.isatty()
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled or time.monotonic() - self.start < self.delay:

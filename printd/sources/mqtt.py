@@ -22,7 +22,6 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,37 +30,31 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from optimizer import BadImageError, load_image
+from optimizer import BadImageError
 
 from ..config import Config
 from ..errors import InputError, PrintdError, UsageError
 from ..jobs.art import JobArt, parse_art
-from ..jobs.spool import Job, Spool
+from ..jobs.spool import Job
+from .intake import Host, Intake, Source
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY = 7 * 86400  # seconds the broker keeps a node's session (and its unacked jobs) while it is away
 REMEMBERED = 2000  # fingerprints of recent jobs, to mark a redelivered one
 
 
-class Fleet:
+def source(config: Config, intake: Intake, host: Host) -> Fleet:
+    return Fleet(config, intake, host)
+
+
+class Fleet(Source):
     """This node's connection to the broker: what it publishes and the work it takes."""
 
-    def __init__(
-        self,
-        config: Config,
-        spool: Spool,
-        wake: Callable[[], None],
-        snap: Callable[[str], str],
-        printers: Callable[[], dict[str, str]],
-        status: Callable[[], dict[str, Any]],
-    ):
+    def __init__(self, config: Config, intake: Intake, host: Host):
         self.config = config
         self.mqtt = config.mqtt
-        self.spool = spool
-        self.wake = wake
-        self.snap = snap
-        self.printers = printers
-        self.status = status
+        self.intake = intake
+        self.host = host
         prefix, node = self.mqtt.topic_prefix, self.mqtt.node
         self.base = f"{prefix}/{node}"
         self.topics = {
@@ -70,15 +63,18 @@ class Fleet:
             "snap": f"{self.base}/snap",
         }
         self.seen: deque[str] = deque(maxlen=REMEMBERED)
-        self.seen.extend(job.record.fingerprint for job in spool.recent() if job.record.fingerprint)
         self.printed = 0
         self.lock = threading.Lock()
-        client = paho.Client(
+        self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"{prefix}-{node}",
             protocol=paho.MQTTv5,
             manual_ack=True,
         )
+
+    def start(self) -> None:
+        self.seen.extend(job.record.fingerprint for job in self.intake.spool.recent() if job.record.fingerprint)
+        client = self.client
         if self.mqtt.username:
             client.username_pw_set(self.mqtt.username, self.mqtt.password)
         host, port, tls = self.mqtt.address
@@ -89,12 +85,11 @@ class Fleet:
         client.on_message = self._message
         client.on_subscribe = self._subscribed
         client.reconnect_delay_set(1, 30)
-        self.client = client
         connect = Properties(PacketTypes.CONNECT)
         connect.SessionExpiryInterval = SESSION_EXPIRY
         client.connect_async(host, port, keepalive=self.mqtt.keepalive, clean_start=False, properties=connect)
         client.loop_start()
-        log.info("MQTT: node %s on %s:%d", node, host, port)
+        log.info("MQTT: node %s on %s:%d", self.mqtt.node, host, port)
 
     # --- taking work ------------------------------------------------------------------------
     def _connected(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
@@ -117,7 +112,7 @@ class Fleet:
     def _message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         try:
             if message.topic == self.topics["snap"]:
-                self._publish("snap", self.snap("MQTT"), retain=False)
+                self._publish("snap", self.host.press("MQTT"), retain=False)
             else:
                 self._take(message)
         except Exception:  # not on disk (a full disk?): unacknowledged, the broker sends it again
@@ -130,27 +125,21 @@ class Fleet:
         fields = dict(getattr(message.properties, "UserProperty", None) or [])
         name = Path(fields.pop("name", "mqtt.jpg")).name or "mqtt.jpg"
         fingerprint = hashlib.sha256(message.payload + json.dumps(fields, sort_keys=True).encode()).hexdigest()
-        path = self.spool.root / "tmp" / f".mqtt-{fingerprint[:16]}{Path(name).suffix.lower()[:10]}"
+        path = self.intake.scratch("mqtt", name)
         path.write_bytes(message.payload)
+        with self.lock:
+            again = fingerprint in self.seen  # delivered again after it was spooled: it may print twice
         try:
             art = parse_art(fields, self.config)
-            load_image(path)
-            job = self.spool.submit(path, "mqtt", move=True, art=art, name=name)
+            (job,) = self.intake.take(path, "mqtt", name, art, fingerprint=fingerprint, possible_duplicate=again)
         except (BadImageError, InputError) as exc:
-            job = self.spool.refuse(path, "mqtt", str(exc).replace(str(path), name), name=name)
-            self.job_event(job, "failed")
+            self.intake.refuse(path, "mqtt", str(exc).replace(str(path), name), name)
             return
         finally:
             path.unlink(missing_ok=True)
         with self.lock:
-            again = fingerprint in self.seen
             self.seen.append(fingerprint)
-        job.record.fingerprint = fingerprint
-        job.record.possible_duplicate = again  # delivered again after it was spooled: it may print twice
-        self.spool.save(job)
         log.info("%s: from MQTT %s%s", job.id, message.topic, " (delivered again)" if again else "")
-        self.job_event(job, "queued")
-        self.wake()
 
     # --- telling the fleet ------------------------------------------------------------------
     def _publish(self, topic: str, payload: object, retain: bool) -> None:
@@ -159,16 +148,24 @@ class Fleet:
 
     def publish_state(self) -> None:
         """The retained status (`printd status --json`'s object, state online) and each printer's."""
-        report = self.status()
+        report = self.host.status()
         report["jobs"] = report["jobs"][-20:]
         self._publish("status", {"state": "online", "node": self.mqtt.node, "printed": self.printed, **report}, True)
-        for name, state in self.printers().items():
+        for name, state in self.host.printers().items():
             self._publish(f"printers/{name}", {"state": _printer_state(state), "detail": state}, True)
+
+    def printers_changed(self) -> None:
+        self.publish_state()
 
     def job_event(self, job: Job, event: str) -> None:
         if event == "printed":
             self.printed += 1
-        payload = {"id": job.id, "event": event, "name": job.record.name, "source": job.record.source}
+        payload: dict[str, object] = {
+            "id": job.id,
+            "event": event,
+            "name": job.record.name,
+            "source": job.record.source,
+        }
         if job.record.error:
             payload["error"] = job.record.error
         if job.record.possible_duplicate:
@@ -184,7 +181,7 @@ class Fleet:
         availability = {"topic": f"{self.base}/status", "value_template": "{{ value_json.state }}",
                         "payload_available": "online", "payload_not_available": "offline"}  # fmt: skip
         configs: dict[str, dict[str, object]] = {}
-        for name in self.printers():
+        for name in self.host.printers():
             configs[f"sensor/printd_{node}_{name}/config"] = {
                 "name": f"printer {name}",
                 "unique_id": f"printd_{node}_{name}",

@@ -20,18 +20,15 @@ import shutil
 import socket
 import struct
 import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from optimizer import BadImageError
-from optimizer.target import load_frames
 
 from ..config import Config
 from ..errors import InputError, PrintdError, UsageError
 from ..jobs.art import parse_art
-from ..jobs.spool import Spool
+from .intake import Host, Intake, Source
 from .unix_server import UnixServer
 
 log = logging.getLogger(__name__)
@@ -40,12 +37,18 @@ STARTING = 15.0  # seconds a client waits for the socket of a daemon that holds 
 MAX_REQUEST = 16_384
 
 
-class ControlServer:
-    def __init__(self, spool: Spool, wake: Callable[[], None], config: Config):
-        self.spool = spool
-        self.wake = wake
+def source(config: Config, intake: Intake, host: Host) -> SubmitServer:
+    return SubmitServer(config, intake)
+
+
+class SubmitServer(Source):
+    def __init__(self, config: Config, intake: Intake):
         self.config = config
-        self.server = UnixServer(spool.root / CONTROL_SOCKET, self._serve, "control", concurrent=True)
+        self.intake = intake
+        self.server = UnixServer(intake.spool.root / CONTROL_SOCKET, self._serve, "submit", concurrent=True)
+
+    def start(self) -> None:
+        self.server.start()
 
     def _serve(self, conn: socket.socket) -> None:
         fds: list[int] = []
@@ -79,18 +82,14 @@ class ControlServer:
                 raise InputError(f"copies must be 1–100, not {copies!r}")
         except InputError as exc:
             return {"error": str(exc)}
-        path = self.spool.root / "tmp" / f".send-{uuid.uuid4().hex}{Path(name).suffix.lower()[:10]}"
+        path = self.intake.scratch("send", name)
         try:
             with os.fdopen(os.dup(fd), "rb") as source, path.open("wb") as out:
                 shutil.copyfileobj(source, out, 1 << 20)
-            load_frames(path, max_frames=1)  # the inbox's check: an image, whole, not a bomb
             who = user_name(uid)
-            ids = []
-            for _ in range(copies):
-                job = self.spool.submit(
-                    path, "send", art=art, pin=pin, raster=bool(request.get("raster")), name=name, submitted_by=who
-                )
-                ids.append(job.id)
+            raster = bool(request.get("raster"))
+            jobs = self.intake.take(path, "send", name, art, pin, raster, copies, submitted_by=who)
+            ids = [job.id for job in jobs]
             log.info("send from %s: %r queued as %s", who, name, ", ".join(ids))
         except BadImageError as exc:
             return {"error": str(exc).replace(str(path), name)}
@@ -98,7 +97,6 @@ class ControlServer:
             return {"error": f"{name}: cannot be queued ({exc.strerror or exc})"}
         finally:
             path.unlink(missing_ok=True)
-        self.wake()
         return {"ids": ids}
 
     def close(self) -> None:

@@ -21,6 +21,11 @@ class UnixServer:
         self.serve = serve
         self.name = name
         self.concurrent = concurrent
+        self.stopping = threading.Event()
+        self.sock: socket.socket | None = None
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # left by a daemon that died: the spool lock says none runs now
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -32,11 +37,10 @@ class UnixServer:
             raise
         self.sock.listen(16)
         self.sock.settimeout(0.5)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
+        assert self.sock is not None  # started
         while not self.stopping.is_set():
             try:
                 conn, _ = self.sock.accept()
@@ -58,6 +62,8 @@ class UnixServer:
 
     def close(self) -> None:
         self.stopping.set()
+        if self.sock is None:
+            return
         self.sock.close()
         self.thread.join(timeout=2)
         with contextlib.suppress(FileNotFoundError):

@@ -22,9 +22,9 @@ import secrets
 import shutil
 import threading
 import time
-import uuid
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,12 +36,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from optimizer import BadImageError, load_image
+from optimizer import BadImageError
 
 from ..config import Config
 from ..errors import InputError
 from ..jobs.art import ART_FLAGS, JobArt, parse_art
-from ..jobs.spool import JobState, Spool
+from ..jobs.spool import Job, JobState, Spool
+from .intake import Host, Intake, Source
 
 log = logging.getLogger(__name__)
 
@@ -91,170 +92,191 @@ class Previewer:
         return buffer.getvalue()
 
 
-class Host:
-    """What the page may ask of the daemon: its status, to look at the queue now, to pause or resume a printer."""
+@dataclass
+class Site:
+    """What the handlers share: the config, the way into the spool, the daemon, the limits."""
 
-    def __init__(
-        self, wake: Callable[[], None], pause: Callable[[str, bool], bool], status: Callable[[], dict[str, Any]]
-    ):
-        self.wake = wake
-        self.pause = pause
-        self.status = status
+    config: Config
+    intake: Intake
+    host: Host
+    limit: RateLimit
+    previewer: Previewer
+    page: str
+
+    @property
+    def spool(self) -> Spool:
+        return self.intake.spool
 
 
-def create_app(config: Config, spool: Spool, host: Host) -> Starlette:
-    web = config.web
-    limit = RateLimit(web.per_client_per_minute)
-    max_bytes = int(web.max_upload_mb * 1e6)
-    previewer = Previewer(config)
+def site(request: Request) -> Site:
+    here: Site = request.app.state.site
+    return here
+
+
+async def receive_upload(request: Request) -> tuple[Path, str, JobArt]:
+    """The `image` field on disk (in the spool's tmp/), checked as the inbox would check it, its
+    name, and the other fields as art settings, checked."""
+    here = site(request)
+    web = here.config.web
+    length = request.headers.get("content-length")
+    if length is None or not length.isdigit():
+        raise WebError(411, "send the picture with a Content-Length")
+    if int(length) > web.max_upload_mb * 1e6:
+        raise WebError(413, f"picture too big: {int(length) / 1e6:.1f} MB, the limit is {web.max_upload_mb:g} MB")
+    here.limit.check(request.client.host if request.client else "unknown")
+    async with request.form(max_files=1, max_fields=len(ART_FLAGS) + 2) as form:
+        upload = form.get("image")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise WebError(400, "no picture: send it as the multipart field 'image'")
+        art = _art_fields(form, here.config)
+        name = Path(upload.filename).name or "upload"
+        path = here.intake.scratch("upload", name)
+        with path.open("wb") as out:
+            await asyncio.to_thread(shutil.copyfileobj, upload.file, out, 1 << 20)
+    try:
+        await asyncio.to_thread(here.intake.check, path)
+    except BadImageError as exc:
+        path.unlink(missing_ok=True)
+        raise WebError(400, str(exc).replace(str(path), name)) from exc
+    return path, name, art
+
+
+async def submit(request: Request) -> Response:
+    path, name, art = await receive_upload(request)
+    try:
+        (job,) = site(request).intake.take(path, "web", name, art)
+    finally:
+        path.unlink(missing_ok=True)
+    log.info("%s: from the web page (%r)", job.id, name)
+    return JSONResponse({"id": job.id}, status_code=201)
+
+
+async def preview(request: Request) -> Response:
+    path, name, art = await receive_upload(request)
+    try:
+        png = await asyncio.to_thread(site(request).previewer.png, path, art)
+    except (BadImageError, InputError) as exc:
+        raise WebError(400, str(exc).replace(str(path), name)) from exc
+    finally:
+        path.unlink(missing_ok=True)
+    return Response(png, media_type="image/png")
+
+
+def status(request: Request) -> Response:
+    return JSONResponse(site(request).host.status())
+
+
+def find(request: Request) -> Job:
+    job = site(request).spool.find(request.path_params["job"])
+    if job is None:
+        raise WebError(404, f"no job {request.path_params['job']!r}")
+    return job
+
+
+def job(request: Request) -> Response:
+    found = find(request)
+    return JSONResponse({"id": found.id, "state": found.state.value, **_public(found.record)})
+
+
+def job_file(name: str, media_type: str) -> Callable[[Request], Response]:
+    def serve(request: Request) -> Response:
+        path = find(request).folder / name
+        if not path.is_file():
+            raise WebError(404, f"{name} is not there yet: the job has not been rendered")
+        data = path.read_bytes()
+        if name == "art.txt":
+            data = data.decode("cp437").encode("utf-8")
+        return Response(data, media_type=media_type)
+
+    return serve
+
+
+async def events(request: Request) -> Response:
+    host = site(request).host
+
+    async def stream() -> AsyncIterator[bytes]:
+        last = None
+        while not await request.is_disconnected():
+            text = json.dumps(host.status())
+            if text != last:
+                yield f"data: {text}\n\n".encode()
+                last = text
+            await asyncio.sleep(0.5)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+def admin(request: Request) -> None:
+    token = site(request).config.web.admin_token
+    given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if not token:
+        raise WebError(403, "host actions are off: set web.admin_token in the config")
+    if not secrets.compare_digest(given, token):
+        raise WebError(401, "host actions need the admin token (Authorization: Bearer TOKEN)")
+
+
+def cancel(request: Request) -> Response:
+    admin(request)
+    found = find(request)
+    if found.state is not JobState.QUEUED:
+        raise WebError(409, f"job is {found.state.value}: only a queued job can be cancelled")
+    try:
+        site(request).spool.fail(found, f"{found.record.name}: cancelled by the host")
+    except FileNotFoundError as exc:
+        raise WebError(409, "the job has just started: too late to cancel") from exc
+    return JSONResponse({"id": found.id, "state": "failed"})
+
+
+def reprint(request: Request) -> Response:
+    admin(request)
+    found = find(request)
+    if not found.original.is_file():
+        raise WebError(409, "the original picture is gone (retention)")
+    record = found.record
+    (job,) = site(request).intake.take(found.original, "web", record.name, record.art, record.pin, move=False)
+    return JSONResponse({"id": job.id}, status_code=201)
+
+
+def pause(request: Request) -> Response:
+    admin(request)
+    name, paused = request.path_params["printer"], request.path_params["action"] == "pause"
+    if not site(request).host.pause(name, paused):
+        raise WebError(404, f"no printer named {name!r}")
+    return JSONResponse({"printer": name, "paused": paused})
+
+
+async def index(request: Request) -> Response:
+    return HTMLResponse(site(request).page, headers={"Cache-Control": "no-store"})
+
+
+async def refused(request: Request, exc: Exception) -> Response:
+    """Every refusal, as JSON with the reason: a WebError's own status, bad input 400."""
+    code = exc.status if isinstance(exc, WebError) else 400
+    return JSONResponse({"error": str(exc)}, status_code=code)
+
+
+ROUTES = [
+    Route("/", index),
+    Route("/host", index),
+    Route("/api/status", status),
+    Route("/api/events", events),
+    Route("/api/preview", preview, methods=["POST"]),
+    Route("/api/jobs", submit, methods=["POST"]),
+    Route("/api/jobs/{job}", job),
+    Route("/api/jobs/{job}/preview.png", job_file("preview.png", "image/png")),
+    Route("/api/jobs/{job}/art.txt", job_file("art.txt", "text/plain; charset=utf-8")),
+    Route("/api/jobs/{job}/cancel", cancel, methods=["POST"]),
+    Route("/api/jobs/{job}/reprint", reprint, methods=["POST"]),
+    Route("/api/printers/{printer}/{action:str}", pause, methods=["POST"]),
+]
+
+
+def create_app(config: Config, intake: Intake, host: Host) -> Starlette:
+    app = Starlette(routes=ROUTES, exception_handlers={WebError: refused, InputError: refused})
     page = resources.files("printd").joinpath("static/index.html").read_text(encoding="utf-8")
-
-    async def receive_upload(request: Request) -> tuple[Path, str, JobArt]:
-        """The `image` field on disk (in the spool's tmp/), its name, and the art fields, checked."""
-        length = request.headers.get("content-length")
-        if length is None or not length.isdigit():
-            raise WebError(411, "send the picture with a Content-Length")
-        if int(length) > max_bytes:
-            raise WebError(413, f"picture too big: {int(length) / 1e6:.1f} MB, the limit is {web.max_upload_mb:g} MB")
-        limit.check(request.client.host if request.client else "unknown")
-        async with request.form(max_files=1, max_fields=len(ART_FLAGS) + 2) as form:
-            upload = form.get("image")
-            if not isinstance(upload, UploadFile) or not upload.filename:
-                raise WebError(400, "no picture: send it as the multipart field 'image'")
-            art = _art_fields(form, config)
-            name = Path(upload.filename).name or "upload"
-            path = spool.root / "tmp" / f".upload-{uuid.uuid4().hex}{Path(name).suffix.lower()[:10]}"
-            with path.open("wb") as out:
-                await asyncio.to_thread(shutil.copyfileobj, upload.file, out, 1 << 20)
-        try:
-            await asyncio.to_thread(load_image, path)  # the inbox's check: an image, whole, not a bomb
-        except BadImageError as exc:
-            path.unlink(missing_ok=True)
-            raise WebError(400, str(exc).replace(str(path), name)) from exc
-        return path, name, art
-
-    async def submit(request: Request) -> Response:
-        path, name, art = await receive_upload(request)
-        try:
-            job = spool.submit(path, "web", move=True, art=art, name=name)
-        finally:
-            path.unlink(missing_ok=True)
-        host.wake()
-        log.info("%s: from the web page (%r)", job.id, name)
-        return JSONResponse({"id": job.id}, status_code=201)
-
-    async def preview(request: Request) -> Response:
-        path, name, art = await receive_upload(request)
-        try:
-            png = await asyncio.to_thread(previewer.png, path, art)
-        except (BadImageError, InputError) as exc:
-            raise WebError(400, str(exc).replace(str(path), name)) from exc
-        finally:
-            path.unlink(missing_ok=True)
-        return Response(png, media_type="image/png")
-
-    def status(request: Request) -> Response:
-        return JSONResponse(host.status())
-
-    def find(request: Request) -> Any:
-        job = spool.find(request.path_params["job"])
-        if job is None:
-            raise WebError(404, f"no job {request.path_params['job']!r}")
-        return job
-
-    def job(request: Request) -> Response:
-        found = find(request)
-        return JSONResponse({"id": found.id, "state": found.state.value, **_public(found.record)})
-
-    def job_file(name: str, media_type: str) -> Callable[[Request], Response]:
-        def serve(request: Request) -> Response:
-            path = find(request).folder / name
-            if not path.is_file():
-                raise WebError(404, f"{name} is not there yet: the job has not been rendered")
-            data = path.read_bytes()
-            if name == "art.txt":
-                data = data.decode("cp437").encode("utf-8")
-            return Response(data, media_type=media_type)
-
-        return serve
-
-    async def events(request: Request) -> Response:
-        async def stream() -> AsyncIterator[bytes]:
-            last = None
-            while not await request.is_disconnected():
-                report = host.status()
-                text = json.dumps(report)
-                if text != last:
-                    yield f"data: {text}\n\n".encode()
-                    last = text
-                await asyncio.sleep(0.5)
-
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
-
-    def admin(request: Request) -> None:
-        token = web.admin_token
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not token:
-            raise WebError(403, "host actions are off: set web.admin_token in the config")
-        if not secrets.compare_digest(given, token):
-            raise WebError(401, "host actions need the admin token (Authorization: Bearer TOKEN)")
-
-    def cancel(request: Request) -> Response:
-        admin(request)
-        found = find(request)
-        if found.state is not JobState.QUEUED:
-            raise WebError(409, f"job is {found.state.value}: only a queued job can be cancelled")
-        try:
-            spool.fail(found, f"{found.record.name}: cancelled by the host")
-        except FileNotFoundError as exc:
-            raise WebError(409, "the job has just started: too late to cancel") from exc
-        return JSONResponse({"id": found.id, "state": "failed"})
-
-    def reprint(request: Request) -> Response:
-        admin(request)
-        found = find(request)
-        if not found.original.is_file():
-            raise WebError(409, "the original picture is gone (retention)")
-        job = spool.submit(found.original, "web", art=found.record.art, pin=found.record.pin, name=found.record.name)
-        return JSONResponse({"id": job.id}, status_code=201)
-
-    def pause(request: Request) -> Response:
-        admin(request)
-        name, paused = request.path_params["printer"], request.path_params["action"] == "pause"
-        if not host.pause(name, paused):
-            raise WebError(404, f"no printer named {name!r}")
-        return JSONResponse({"printer": name, "paused": paused})
-
-    async def index(request: Request) -> Response:
-        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
-
-    def guarded(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
-        async def run(request: Request) -> Response:
-            try:
-                result = handler(request)
-                return await result if asyncio.iscoroutine(result) else result
-            except WebError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=exc.status)
-            except InputError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-
-        return run
-
-    routes = [
-        Route("/", guarded(index)),
-        Route("/host", guarded(index)),
-        Route("/api/status", guarded(status)),
-        Route("/api/events", guarded(events)),
-        Route("/api/preview", guarded(preview), methods=["POST"]),
-        Route("/api/jobs", guarded(submit), methods=["POST"]),
-        Route("/api/jobs/{job}", guarded(job)),
-        Route("/api/jobs/{job}/preview.png", guarded(job_file("preview.png", "image/png"))),
-        Route("/api/jobs/{job}/art.txt", guarded(job_file("art.txt", "text/plain; charset=utf-8"))),
-        Route("/api/jobs/{job}/cancel", guarded(cancel), methods=["POST"]),
-        Route("/api/jobs/{job}/reprint", guarded(reprint), methods=["POST"]),
-        Route("/api/printers/{printer}/{action:str}", guarded(pause), methods=["POST"]),
-    ]
-    return Starlette(routes=routes)
+    limit = RateLimit(config.web.per_client_per_minute)
+    app.state.site = Site(config, intake, host, limit, Previewer(config), page)
+    return app
 
 
 def _art_fields(form: Any, config: Config) -> JobArt:
@@ -276,16 +298,23 @@ def _public(record: Any) -> dict[str, object]:
     }
 
 
-class WebServer:
+def source(config: Config, intake: Intake, host: Host) -> WebServer:
+    return WebServer(config, intake, host)
+
+
+class WebServer(Source):
     """uvicorn in a thread of the daemon, stopped with it."""
 
-    def __init__(self, config: Config, spool: Spool, host: Host):
-        address, port = config.web.address
-        app = create_app(config, spool, host)
+    def __init__(self, config: Config, intake: Intake, host: Host):
+        self.address = config.web.address
+        app = create_app(config, intake, host)
+        address, port = self.address
         self.server = uvicorn.Server(uvicorn.Config(app, host=address, port=port, log_level="warning", lifespan="off"))
         self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
+
+    def start(self) -> None:
         self.thread.start()
-        log.info("guest page on http://%s:%d/", address, port)
+        log.info("guest page on http://%s:%d/", *self.address)
 
     def close(self) -> None:
         self.server.should_exit = True
