@@ -21,7 +21,7 @@ from tests.support.printers import NetworkPrinter
 
 TOKEN = "s3cret-host"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 class Site:

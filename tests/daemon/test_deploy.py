@@ -11,7 +11,7 @@ import pytest
 
 from printd.config import Config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd" / "printd.service"
 
 
