@@ -23,12 +23,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' loopback printer
 
-from printd.artwork import renderer_for
-from printd.booth import BoothState
+from printd.booth.camera import Camera
+from printd.booth.session import BoothState
 from printd.config import load_config
-from printd.daemon import Daemon
-from printd.sources.camera import Camera
-from tests.fakes import NetworkPrinter
+from printd.daemon.wiring import Daemon
+from printd.render.artist import renderer_for
+from tests.support.printers import NetworkPrinter
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg"
 

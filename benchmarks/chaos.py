@@ -19,10 +19,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from printd.spool import JobState, Spool
-from tests.conftest import write_photo
-from tests.fakes import NetworkPrinter
-from tests.test_daemon import daemon_config, wait_for
+from printd.jobs.spool import JobState, Spool
+from tests.support.daemon import daemon_config, wait_for
+from tests.support.photos import write_photo
+from tests.support.printers import NetworkPrinter
 
 
 def run(config: Path) -> subprocess.Popen[bytes]:

@@ -18,10 +18,10 @@ from PIL import Image
 
 from optimizer import Renderer
 from printd.config import load_config
-from printd.job_art import settings_for
-from tests.conftest import write_photo
-from tests.test_daemon import wait_for
-from tests.test_mqtt import Broker, Node, Watcher
+from printd.jobs.art import JobArt, settings_for
+from tests.support.daemon import wait_for
+from tests.support.mqtt import Broker, Node, Watcher
+from tests.support.photos import write_photo
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
                 node.start()
             wait_for(lambda: all(watcher.json(f"printd/{n.name}/status").get("state") == "online" for n in nodes), 60)
             photo = write_photo(root / "one.png", (30, 40), seed=99)
-            renderer = Renderer(settings_for(load_config(nodes[0].config), {"columns": 6}, 42))
+            renderer = Renderer(settings_for(load_config(nodes[0].config), JobArt(columns=6), 42))
             renderer.render(Image.open(photo).convert("RGB"))
             started = time.perf_counter()
             renderer.render(Image.open(photo).convert("RGB"))

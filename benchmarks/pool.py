@@ -14,11 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from printd.spool import JobState
-from tests.conftest import write_photo
-from tests.fakes import NetworkPrinter, PrinterModel
-from tests.test_daemon import count, wait_for
-from tests.test_pool import pool_config
+from printd.jobs.spool import JobState
+from tests.support.daemon import count, pool_config, wait_for
+from tests.support.photos import write_photo
+from tests.support.printers import NetworkPrinter, PrinterModel
 
 
 def run_batch(printers: dict[str, NetworkPrinter], jobs: int) -> float:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from printd.spool import JobState
-from tests.conftest import write_photo
-from tests.fakes import NetworkPrinter, decode_rows
-from tests.test_daemon import count, daemon_config, wait_for
+from printd.jobs.spool import JobState
+from tests.support.daemon import count, daemon_config, wait_for
+from tests.support.photos import write_photo
+from tests.support.printers import NetworkPrinter, decode_rows
 
 
 def main() -> None:

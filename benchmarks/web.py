@@ -21,11 +21,11 @@ from PIL import Image
 
 from optimizer import Renderer
 from printd.config import load_config
-from printd.job_art import settings_for
-from tests.conftest import write_photo
-from tests.fakes import NetworkPrinter
-from tests.test_daemon import wait_for
-from tests.test_web import free_port
+from printd.jobs.art import JobArt, settings_for
+from tests.support.daemon import wait_for
+from tests.support.net import free_port
+from tests.support.photos import write_photo
+from tests.support.printers import NetworkPrinter
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -51,7 +51,7 @@ def main() -> None:
         )
         photo = write_photo(root / "guest.jpg", (1200, 1500), seed=3)
         # The render alone, in this process, with the daemon's settings (42 columns).
-        renderer = Renderer(settings_for(load_config(config), {}, 42))
+        renderer = Renderer(settings_for(load_config(config), JobArt(), 42))
         renderer.render(Image.open(photo))
         renders = []
         for _ in range(3):

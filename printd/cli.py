@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import json
 import logging
@@ -11,19 +10,19 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from optimizer import Animation, Art, BadImageError, FontError, load_image
 from optimizer.glyphs import MODES
-from optimizer.settings import CHOICES, MAX_GRID, PRESETS
+from optimizer.settings import MAX_GRID
 
 from . import __version__
+from .booth.triggers import request_snap
 from .config import Config, load_config
-from .errors import PrintdError, UsageError
-from .job_art import ART_FLAGS, check_art
-from .sources.button import request_snap
-from .spool import JobRecord, JobState, Spool
-from .status import status_report
+from .errors import InputError, PrintdError, UsageError
+from .jobs.art import ART_FLAGS, JobArt, parse_art, setting
+from .jobs.spool import JobRecord, JobState, Spool
+from .jobs.status import status_report
 
 # Commands that render or print import the renderer (torch) and python-escpos inside themselves:
 # status, snap, send --no-wait and --version answer in well under a second (docs/architecture.md §4).
@@ -48,30 +47,23 @@ def grid_size(text: str) -> int:
     return value
 
 
+FLAG_FORMS: dict[str, dict[str, Any]] = {"align": {"nargs": "?", "const": "warp"}}  # bare --align: warp
+
+
 def build_parser() -> Parser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--config", type=Path, help="config file (default: $PRINTD_CONFIG or /etc/printd/printd.yaml)")
     common.add_argument("-v", "--verbose", action="store_true", help="log details")
 
-    art = argparse.ArgumentParser(add_help=False)
-    art.add_argument("--columns", type=grid_size, help="characters per line (default: the printer's)")
-    art.add_argument("--rows", type=grid_size, help="text rows (default: the photo's proportions)")
-    art.add_argument("--preset", choices=sorted(PRESETS), help="glyph set and optimiser preset")
-    art.add_argument("--seed", type=int, help="random seed (same seed, same art)")
-    art.add_argument("--color-map", choices=CHOICES["color_map"], help="colour → grey: luma, or learned from the photo")
-    art.add_argument("--contrast", choices=CHOICES["contrast"], help="tone curves fitted to the photo")
-    art.add_argument(
-        "--align",
-        nargs="?",
-        const="warp",
-        choices=CHOICES["align"],
-        help="move the photo so edges fall on cell boundaries (shift, or warp: shift and a smooth warp)",
-    )
-    art.add_argument("--dark", action="store_true", default=None, help="light glyphs on a dark screen (render only)")
+    art = Parser(add_help=False)
+    for name in ART_FLAGS:  # the flags are the schema's settings, checked there
+        kind, description = setting(name)
+        flag = "--" + name.replace("_", "-")
+        if kind is bool:
+            art.add_argument(flag, action="store_true", default=None, help=description)
+        else:
+            art.add_argument(flag, metavar=name.upper(), help=description, **FLAG_FORMS.get(name, {}))
     art.add_argument("--atlas", type=Path, help="the printer's measured glyphs (printd calibrate); not via a daemon")
-    art.add_argument(
-        "--framing", choices=CHOICES["framing"], help="fit: whole photo; fill: crop to the grid; subject: the faces"
-    )
 
     parser = Parser(prog="printd", description="Photos → CP437 text art on an Epson receipt printer.")
     parser.add_argument("--version", action="version", version=f"printd {__version__}")
@@ -130,19 +122,25 @@ def build_parser() -> Parser:
     return parser
 
 
-def art_flags(args: argparse.Namespace) -> dict[str, object]:
-    """The art settings given as flags: what a job asks for over the config's art."""
-    return {flag: getattr(args, flag) for flag in ART_FLAGS if getattr(args, flag, None) is not None}
+def art_flags(args: argparse.Namespace, config: Config | None = None, pin: str | None = None) -> JobArt:
+    """The art settings given as flags, checked (for paper when the command prints)."""
+    given = {flag: getattr(args, flag) for flag in ART_FLAGS if getattr(args, flag, None) is not None}
+    try:
+        return parse_art(given, config, pin, paper=args.handler is not cmd_render)
+    except InputError as exc:  # named as the user typed it: the flag
+        problems = [problem.partition(": ") for problem in str(exc).split("; ")]
+        named = [f"--{k.replace('_', '-')}: {why}" if k in ART_FLAGS else k + sep + why for k, sep, why in problems]
+        raise UsageError("; ".join(named)) from None
 
 
 def cmd_render(args: argparse.Namespace, config: Config) -> int:
-    from .artwork import ArtFiles, renderer_for
-    from .progress import ProgressBar
+    from .render.artist import ArtFiles, render_path, renderer_for
+    from .render.progress import ProgressBar
 
-    renderer = renderer_for(config, **art_flags(args))
+    renderer = renderer_for(config, art_flags(args))
     bar = ProgressBar(f"rendering {args.image.name}")
     try:
-        work = renderer.render_path(args.image, progress=bar)
+        work = render_path(renderer, args.image, progress=bar)
     finally:
         bar.close()
     for out in (args.output, args.utf8, args.ansi, args.preview):
@@ -183,8 +181,8 @@ def _read_if(path: Path) -> bytes | None:
 
 
 def cmd_glyphs(args: argparse.Namespace, config: Config) -> int:
-    from .artwork import renderer_for
     from .atomic import atomic_write
+    from .render.artist import renderer_for
 
     renderer = renderer_for(config)
     sheet = renderer.atlas.sheet(renderer.allowed, renderer.settings.modes)
@@ -196,9 +194,9 @@ def cmd_glyphs(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_send(args: argparse.Namespace, config: Config) -> int:
-    art = check_art(art_flags(args))  # refused here, with a daemon or without
+    art = art_flags(args)  # refused here, with a daemon or without; the printer's width below
     if args.mqtt:
-        from .mqtt import publish_picture
+        from .sources.mqtt import publish_picture
 
         for image in args.images:
             load_image(image)  # bad input is refused here, before it reaches the fleet
@@ -211,12 +209,13 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
     spool = Spool(config.spool.path, create=False)
     if spool.daemon_running() and (args.printer is None or named is not None):
         return send_through_daemon(args, spool, art, named.name if named else None)
-    from .artwork import Artist
-    from .transport import Printer
+    from .printer.connection import Printer
+    from .render.artist import Artist
 
     target = named or config.pool[0]
     if args.printer and named is None:  # a URI: that printer, with the first printer's settings
-        target = dataclasses.replace(target, name=args.printer, uri=args.printer)
+        target = target.replace(name=args.printer, uri=args.printer)
+    art = art_flags(args, config.replace(printer=target, printers=()))
     printer = Printer(target.uri, target.timeout)
     artist = Artist(config)
     printables = [artist.render(image, art, target, raster=args.raster) for image in args.images]  # all checked first
@@ -227,14 +226,14 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def send_through_daemon(args: argparse.Namespace, spool: Spool, art: dict[str, object], pin: str | None) -> int:
+def send_through_daemon(args: argparse.Namespace, spool: Spool, art: JobArt, pin: str | None) -> int:
     """Queue each image with its settings and, unless --no-wait, follow it until it printed,
     failed or --timeout passed (exit 1: it stays queued and prints when it can)."""
-    from .control import submit_to_daemon
+    from .sources.submit import submit_to_daemon
 
     for image in args.images:
         load_image(image)  # bad input is refused here, before it reaches the queue
-    request = {"art": art, "pin": pin, "raster": args.raster, "copies": args.copies}
+    request = {"art": art.asked(), "pin": pin, "raster": args.raster, "copies": args.copies}
     ids = [job_id for image in args.images for job_id in submit_to_daemon(spool.root, image, request)]
     if args.no_wait:
         for job_id in ids:
@@ -276,7 +275,8 @@ def job_progress(spool: Spool, state: JobState, record: JobRecord) -> str:
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
-    from .daemon import Daemon, log_formatter
+    from .daemon.systemd import log_formatter
+    from .daemon.wiring import Daemon
 
     for handler in logging.getLogger().handlers:
         handler.setFormatter(log_formatter())
@@ -286,7 +286,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
     report = status_report(Spool(config.spool.path, create=False))
     if not report["daemon"]:  # no daemon to ask: ask the printers
-        from .transport import Printer
+        from .printer.connection import Printer
 
         states = {}
         for printer in config.pool:
@@ -305,30 +305,30 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         return 0
     sys.stdout.write(f"printer: {report['printer']}\nbooth: {report['booth']}\nspool: {report['spool_mb']:.1f} MB\n")
     printers = report.get("printers") or {}
-    if len(printers) > 1:  # type: ignore[arg-type]
-        for name, state in printers.items():  # type: ignore[union-attr]
+    if len(printers) > 1:
+        for name, state in printers.items():
             sys.stdout.write(f"  {name}: {state}\n")
-    for job in report["jobs"]:  # type: ignore[attr-defined]
+    for job in report["jobs"]:
         error = f"  ({job['error']})" if job.get("error") else ""
         sys.stdout.write(f"{job['state']:7s} {job['id']}{error}\n")
     return 0
 
 
 def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
-    from .artwork import paper_for, renderer_for
-    from .profiles import profile
-    from .receipt import encode_job
-    from .testpage import testpage_lines
-    from .transport import Printer
+    from .printer.connection import Printer
+    from .printer.encoding import encode_job
+    from .printer.profiles import profile
+    from .render.artist import paper_for, renderer_for
+    from .render.testpage import testpage_lines
 
     target = config.printer_named(args.printer) if args.printer else config.pool[0]
     if target is None:  # a URI
-        target = dataclasses.replace(config.pool[0], name=args.printer, uri=args.printer)
+        target = config.pool[0].replace(name=args.printer, uri=args.printer)
     renderer = renderer_for(config)
     pitch = renderer.atlas.cell_height + renderer.settings.row_gap
     printer = Printer(target.uri, target.timeout)
     if args.calibration:
-        from .testpage import calibration_job
+        from .render.testpage import calibration_job
 
         printer.print_job(calibration_job(renderer.settings.modes, paper_for(target)))
         log.info("calibration sheet printed on %s: scan it (300 dpi or more) or photograph it flat, then "
@@ -344,10 +344,10 @@ def cmd_calibrate(args: argparse.Namespace, config: Config) -> int:
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
-    from optimizer.calibration import Layout, merge, read_sheet
+    from optimizer.calibration import CalibrationError, Layout, merge, read_sheet
     from optimizer.glyphs import save_atlas_file
 
-    from .artwork import renderer_for
+    from .render.artist import renderer_for
 
     modes = renderer_for(config).settings.modes
     layout = Layout(modes)
@@ -358,7 +358,10 @@ def cmd_calibrate(args: argparse.Namespace, config: Config) -> int:
                 grey = np.asarray(image.convert("L"))
         except (OSError, UnidentifiedImageError) as exc:
             raise UsageError(f"{scan}: not a picture ({exc})") from exc
-        readings.append(read_sheet(grey, layout, str(scan)))
+        try:
+            readings.append(read_sheet(grey, layout, str(scan)))
+        except CalibrationError as exc:  # the renderer's word for a picture that is not the sheet
+            raise InputError(str(exc)) from exc
     reading = merge(readings)
     missing = [m for m in modes if m not in reading.ink]
     if missing:
@@ -417,15 +420,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         if getattr(args, "atlas", None) is not None:
-            config = config.replace(art=dataclasses.replace(config.art, atlas=args.atlas))
+            config = config.replace(art=config.art.replace(atlas=args.atlas))
         return int(args.handler(args, config))
-    except PrintdError as exc:
+    except PrintdError as exc:  # InputError (exit 2) and the printer's errors (exit 1)
         log.error("error: %s", exc)
         return exc.exit_code
-    except (BadImageError, FontError) as exc:
-        log.error("error: %s", exc)
-        return 2
-    except ValueError as exc:  # settings out of range, from flags or config
+    except (BadImageError, FontError) as exc:  # the renderer's word for bad input
         log.error("error: %s", exc)
         return 2
     except OSError as exc:

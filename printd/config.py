@@ -1,75 +1,150 @@
-"""YAML → typed config. Every key has a default here (mirrored, commented, in config/printd.yaml);
-a wrong key, type or value is a ConfigError naming the file, the key and the reason."""
+"""YAML → typed config (pydantic). Every setting is declared once, here: its default, its range or
+choices and the comment `config/printd.yaml` carries, which is generated from these models
+(`python3 -m printd.config > config/printd.yaml`). A wrong key, type or value is a ConfigError
+naming the file and every key that is wrong, with the reason, in one message."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import types
-import typing
-from dataclasses import dataclass, field
+import sys
+import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from optimizer import FontSpec, Settings, preset
 from optimizer.glyphs import MODES
-from optimizer.settings import CHOICES, PRESETS
+from optimizer.settings import CHOICES, MAX_GRID
 
-from .errors import ConfigError
+from .errors import ConfigError, describe_validation
+from .jobs.art import Align, ColorMap, Columns, Contrast, Dark, Framing, Preset, Rows, Seed, one_of
 
 ENV_VAR = "PRINTD_CONFIG"
 SYSTEM_CONFIG = Path("/etc/printd/printd.yaml")
+COMMENT_COLUMN = 28  # where the generated file's comments start
 
 
-@dataclass(frozen=True)
-class PrinterConfig:
-    name: str = "printer"  # how `send --printer NAME`, `status` and the booth call it
-    uri: str = "usb://04b8:0202"
-    profile: str = "TM-T88V"  # python-escpos capability profile: sets the default width
-    timeout: float = 10.0  # seconds for any one open, write or status answer
-    cut: str = "partial"  # full, partial or none
-    feed: int = 4  # lines fed after the art so it clears the cutter
-    motion_unit: int | None = None  # units per inch of `ESC 3 n`; None: the profile's (TM-T88: 360)
-    dpi: int | None = None  # dots per inch down the paper; None: the profile's (TM-T88: 180, TM-T20II: 203)
-    mode: str = "text"  # text: CP437 bytes in the printer's font; raster: the preview as a bit image
-    status_interval: float = 5.0  # seconds between status checks while the booth is on or the printer has a problem
-    max_length_mm: float = 1500.0  # a job longer than this is refused with its length (a 100-frame GIF: metres)
+def _path(value: Path) -> Path:
+    if not str(value) or str(value) == ".":
+        raise ValueError("must be a path, not an empty string")
+    return value.expanduser()
 
 
-@dataclass(frozen=True)
-class KeepConfig:
-    """Retention of done/ and failed/: the oldest go first once any limit is passed."""
+def _existing(what: str, hint: str = "") -> AfterValidator:
+    def check(value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such {what} file: {value}{hint}")
+        return value
 
-    days: float = 30.0
-    jobs: int = 5000
-    megabytes: float = 2000.0
-
-
-@dataclass(frozen=True)
-class SpoolConfig:
-    path: Path = Path("/var/spool/printd")
-    retry_min: float = 2.0  # seconds before the first retry when the printer is away
-    retry_max: float = 60.0  # the backoff stops growing here
-    keep: KeepConfig = field(default_factory=lambda: KeepConfig())
+    return AfterValidator(check)
 
 
-@dataclass(frozen=True)
-class InboxConfig:
-    path: Path = Path("/var/spool/printd/inbox")
-    settle: float = 1.0  # seconds a dropped file's size must stay unchanged before it is taken
+def _device(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"must be an integer or a string (a device index, /dev/videoN, a file or URL), not {value!r}")
+    return value
 
 
-@dataclass(frozen=True)
-class WebConfig:
-    """The guest page and its API, served by the daemon (docs/architecture.md §9)."""
+FilePath = Annotated[Path, AfterValidator(_path)]
+Seconds = Annotated[float, Field(ge=0)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def replace(self, **changes: Any) -> Any:
+        """A copy with `changes`, checked again."""
+        return type(self).model_validate({**self.model_dump(), **changes})
+
+
+class PrinterConfig(Section):
+    """One printer."""
+
+    name: str = Field("printer", description="what `send --printer NAME`, `status` and the booth call it")
+    uri: str = Field(
+        "usb://04b8:0202",
+        description="usb://VID:PID, tcp://HOST[:PORT], serial:///dev/ttyUSB0?baudrate=19200, file:///dev/usb/lp0",
+    )
+    profile: str = Field(
+        "TM-T88V", description="python-escpos profile: default width (TM-T88: 42 columns, TM-T20II: 48)"
+    )
+    timeout: float = Field(
+        10.0, ge=0.1, le=600, description="seconds for any one open, write or status answer; silence is an error"
+    )
+    cut: Literal["full", "partial", "none"] = Field("partial", description="full, partial or none")
+    feed: int = Field(4, ge=0, le=255, description="lines fed after the art so it clears the cutter")
+    motion_unit: int | None = Field(
+        None, ge=1, le=1440, description="ESC 3 n counts in 1/motion_unit inch; null: the profile's (TM-T88: 360)"
+    )
+    dpi: int | None = Field(
+        None,
+        ge=100,
+        le=600,
+        description="dots per inch down the paper; null: the profile's (TM-T88: 180, TM-T20II: 203)",
+    )
+    mode: Literal["text", "raster"] = Field(
+        "text", description="text: CP437 bytes in the printer's font; raster: the preview as a bit image (any font)"
+    )
+    status_interval: float = Field(
+        5.0,
+        ge=0.1,
+        le=3600,
+        description="seconds between status checks while the booth is on or a printer has a problem",
+    )
+    max_length_mm: float = Field(
+        1500.0,
+        ge=10,
+        le=100_000,
+        description="a job longer than this is refused with its length (a 100-frame GIF: metres)",
+    )
+
+
+class KeepConfig(Section):
+    """Retention of done/ and failed/ (the oldest go first), checked hourly."""
+
+    days: float = Field(30.0, gt=0)
+    jobs: int = Field(5000, ge=1)
+    megabytes: float = Field(2000.0, gt=0)
+
+
+class SpoolConfig(Section):
+    """tmp/, queued/, active/, done/, failed/ live in the spool."""
+
+    path: FilePath = Field(Path("/var/spool/printd"), description="the spool folder")
+    retry_min: float = Field(2.0, gt=0, description="seconds before the first retry when the printer is away")
+    retry_max: float = Field(60.0, gt=0, description="the backoff stops growing here")
+    keep: KeepConfig = Field(default_factory=KeepConfig)
+
+    @model_validator(mode="after")
+    def _backoff(self) -> SpoolConfig:
+        if self.retry_min > self.retry_max:
+            raise ValueError("spool.retry_min: must be at most spool.retry_max")
+        return self
+
+
+class InboxConfig(Section):
+    """Where people drop files."""
+
+    path: FilePath = Field(Path("/var/spool/printd/inbox"), description="drop photos here")
+    settle: Seconds = Field(1.0, description="seconds a dropped file's size must hold still before it is taken")
+
+
+class WebConfig(Section):
+    """The guest page: phones pick or take a photo, see its art, print it, and watch the queue."""
 
     enabled: bool = False
-    listen: str = "0.0.0.0:8437"  # HOST:PORT
-    admin_token: str | None = None  # the host view's actions need it; None: no host actions
-    max_upload_mb: float = 25.0
-    per_client_per_minute: int = 6  # uploads (previews and prints) one client may make a minute
+    listen: str = Field("0.0.0.0:8437", description="HOST:PORT")
+    admin_token: str | None = Field(None, description="the host view's actions need it; null: no host actions")
+    max_upload_mb: float = Field(25.0, gt=0, description="bigger uploads get 413")
+    per_client_per_minute: int = Field(6, ge=1, description="more uploads from one address in a minute get 429")
+
+    @model_validator(mode="after")
+    def _listen(self) -> WebConfig:
+        host, _, port = self.listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"web.listen: must be HOST:PORT, not {self.listen!r}")
+        return self
 
     @property
     def address(self) -> tuple[str, int]:
@@ -77,17 +152,31 @@ class WebConfig:
         return host.strip("[]") or "0.0.0.0", int(port)
 
 
-@dataclass(frozen=True)
-class MqttConfig:
-    """A node of a fleet on an MQTT broker (docs/architecture.md §10); off while url is None."""
+class MqttConfig(Section):
+    """A node of a fleet on an MQTT broker: status published (retained, with an offline last will),
+    jobs taken from printd/NODE/print and, shared with the other nodes, from printd/print."""
 
-    url: str | None = None  # mqtt://HOST[:1883] or mqtts://HOST[:8883]
-    node: str = "booth1"  # this node's name in the topics
+    url: str | None = Field(None, description="mqtt://HOST[:1883] or mqtts://HOST[:8883]; null: no MQTT")
+    node: str = Field("booth1", description="this node's name in the topics")
     username: str | None = None
     password: str | None = None
     topic_prefix: str = "printd"
-    keepalive: int = 30  # seconds: the broker announces the node offline within 1.5 of these
-    discovery: bool = True  # Home Assistant MQTT discovery (sensors per printer, a job counter, snap)
+    keepalive: int = Field(
+        30, ge=2, le=3600, description="seconds; the broker says the node is offline within 1.5 of these"
+    )
+    discovery: bool = Field(
+        True, description="Home Assistant MQTT discovery: a sensor per printer, a job counter, snap"
+    )
+
+    @model_validator(mode="after")
+    def _url(self) -> MqttConfig:
+        if self.url is not None:
+            scheme, _, rest = self.url.partition("://")
+            if scheme not in ("mqtt", "mqtts") or not rest.strip("/"):
+                raise ValueError(f"mqtt.url: must be mqtt://HOST[:PORT] or mqtts://HOST[:PORT], not {self.url!r}")
+        if not self.node or any(c in self.node for c in "/+#"):
+            raise ValueError(f"mqtt.node: must be a name without / + #, not {self.node!r}")
+        return self
 
     @property
     def address(self) -> tuple[str, int, bool]:
@@ -98,101 +187,128 @@ class MqttConfig:
         return host, int(port) if port else (8883 if tls else 1883), tls
 
 
-@dataclass(frozen=True)
-class ArtConfig:
-    columns: int | None = None  # None: the printer profile's width (TM-T88: 42, TM-T20II: 48)
-    rows: int | str = "auto"  # "auto": what the photo's proportions need, capped by max_rows
-    max_rows: int = 120
-    preset: str = "epson"
-    font: Path | None = None  # None: the bundled Terminus 12×24; any TTF/OTB/BDF Pillow opens
-    font_size: int = 24
+def _modes(value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if value is not None and (not value or set(value) - set(MODES)):
+        raise ValueError(f"must list some of {', '.join(MODES)}")
+    return value
+
+
+class ArtConfig(Section):
+    """What every job is rendered with, unless it asks otherwise (its own settings are the same names)."""
+
+    columns: Columns = None
+    rows: Rows = "auto"
+    max_rows: int = Field(120, ge=1, le=MAX_GRID, description="the most rows `auto` gives")
+    preset: Preset = Field(
+        "epson", description="epson (every print mode), text (characters only), plain, discord, gradscii"
+    )
+    font: Annotated[FilePath | None, _existing("font")] = Field(
+        None, description="null: the bundled Terminus 12x24; or a TTF/OTB/BDF path (e.g. bitArray-A2.ttf)"
+    )
+    font_size: int = Field(24, ge=1)
     font_offset_x: int = 0
-    font_offset_y: int = 0  # e.g. 4 for bitArray-A2 at size 24
-    row_gap: int | None = None  # dots; None: the preset's (6 for epson)
-    modes: tuple[str, ...] | None = None  # None: the preset's
-    blocks: str | None = None  # None: the preset's; none, shades (░▒▓▄▌▐▀■) or all (and █)
-    atlas: Path | None = None  # the printer's measured glyphs (printd calibrate); None: the font
-    framing: str = "fit"  # fit (whole photo), fill (crop to the grid), subject (crop to faces)
-    banned: str = ""
-    color_map: str = "luma"  # luma, or learned: colours of equal luminance printed as different tones
-    contrast: str = "none"  # none, global or local tone curves fitted to the photo
-    align: str = "none"  # none, shift, or warp: move the photo so its edges fall on cell boundaries
-    dark: bool = False  # light glyphs on dark screens (render only: on paper it would print the negative)
-    steadiness: float = 0.02  # animations: what changing a glyph where the picture stood still costs
-    max_frames: int = 60  # animations: frames kept, spread over the whole clip
-    seed: int = 0
-    device: str = "auto"
-
-    def settings(self, columns: int) -> Settings:
-        """The optimiser settings this config asks for, `columns` wide."""
-        overrides: dict[str, Any] = {
-            "columns": self.columns or columns,
-            "rows": None if self.rows == "auto" else self.rows,
-            "max_rows": self.max_rows,
-            "seed": self.seed,
-            "device": self.device,
-            "dark": self.dark,
-            "color_map": self.color_map,
-            "contrast": self.contrast,
-            "align": self.align,
-            "framing": self.framing,
-            "atlas": self.atlas,
-            "steadiness": self.steadiness,
-            "max_frames": self.max_frames,
-            "font": FontSpec(self.font, self.font_size, self.font_offset_x, self.font_offset_y),
-        }
-        if self.banned:
-            overrides["banned"] = self.banned
-        for name in ("row_gap", "modes", "blocks"):
-            if getattr(self, name) is not None:
-                overrides[name] = getattr(self, name)
-        return preset(self.preset, **overrides)
+    font_offset_y: int = Field(0, description="bitArray-A2 at size 24 needs 4")
+    row_gap: int | None = Field(None, ge=0, description="dots under each row; null: the preset's (6)")
+    modes: Annotated[tuple[str, ...] | None, AfterValidator(_modes)] = Field(
+        None, description=f"null: the preset's; any of {', '.join(MODES)}"
+    )
+    blocks: Annotated[str | None, one_of(CHOICES["blocks"], "blocks")] = Field(
+        None, description="null: the preset's; none, shades (░▒▓▄▌▐▀■) or all (and █)"
+    )
+    atlas: Annotated[FilePath | None, _existing("atlas", " (printd calibrate writes one)")] = Field(
+        None, description="the printer's own glyphs, measured by printd calibrate; null: the font"
+    )
+    framing: Framing = "fit"
+    banned: str = Field("", description="characters never to print")
+    color_map: ColorMap = "luma"
+    contrast: Contrast = "none"
+    align: Align = "none"
+    dark: Dark = False
+    steadiness: float = Field(
+        0.02, ge=0, description="animations: what changing a glyph where the picture stood still costs"
+    )
+    max_frames: int = Field(60, ge=1, le=1000, description="animations: frames kept, spread over the whole clip")
+    seed: Seed = 0
+    device: str = Field("auto", description="auto, cpu, cuda, mps")
 
 
-@dataclass(frozen=True)
-class CameraConfig:
-    """The photo booth's camera (docs/architecture.md §7)."""
+class CameraConfig(Section):
+    """The photo booth: a button (or key, or `printd snap`) starts a countdown, the camera takes one
+    frame, and it prints like any other job. Off unless camera.enabled is true."""
 
     enabled: bool = False
-    source: int | str = 0  # device index, /dev/videoN, or any file/URL OpenCV opens
-    backend: str = "opencv"  # opencv, or picamera2 for a Raspberry Pi camera module
-    countdown: float = 3.0  # seconds, 0 allowed
-    mirror: bool = False  # true: the print looks like a mirror, as selfie screens show it
-    warmup_frames: int = 30  # at most this many frames are read while the exposure settles
-    width: int | None = None  # ask the camera for this size; None: its default
-    height: int | None = None
-    framing: str = "subject"  # the booth crops its shots to the faces
+    source: Annotated[int | str, BeforeValidator(_device)] = Field(
+        0, description="device index, /dev/videoN, or a file/URL OpenCV opens"
+    )
+    backend: Literal["opencv", "picamera2"] = Field("opencv", description="opencv, or picamera2 (Raspberry Pi camera)")
+    countdown: Seconds = Field(3.0, description="seconds, 0 allowed; the camera warms up during it")
+    mirror: bool = Field(False, description="true: print the shot mirrored, as a selfie screen shows it")
+    warmup_frames: int = Field(30, ge=1, description="at most this many frames are read while the exposure settles")
+    width: int | None = Field(None, ge=1, description="ask the camera for width x height; null: its default")
+    height: int | None = Field(None, ge=1)
+    framing: Framing = Field("subject", description="the booth crops its shots to the faces; or fit, fill")
+
+    @model_validator(mode="after")
+    def _size(self) -> CameraConfig:
+        if (self.width is None) != (self.height is None):
+            raise ValueError("camera.width: give both width and height, or neither")
+        return self
 
 
-@dataclass(frozen=True)
-class ButtonConfig:
-    """What starts a booth session, and how the booth answers."""
+class ButtonConfig(Section):
+    """What starts a booth session, and how the booth answers; a missing button or LED is reported
+    once at start and the rest runs without it."""
 
-    gpio: int | None = 17  # BCM pin of the push button (to ground); None: no GPIO button
-    pull_up: bool = True  # the button pulls the pin low when pressed
-    bounce: float = 0.05  # seconds of contact bounce ignored after a change
-    led: int | None = None  # BCM pin of a feedback LED; None: no LED
-    key: str | None = None  # a key of an input device, e.g. KEY_SPACE (USB foot switch, keyboard)
-    key_device: Path | None = None  # /dev/input/by-id/... of that key's device
-    beep: bool = False  # pulse the printer's buzzer (drawer-kick buzzer) at the shot, where supported
+    gpio: int | None = Field(17, description="BCM pin of the push button (wired to ground); null: none")
+    pull_up: bool = Field(True, description="the pin is pulled up and the button pulls it low")
+    bounce: Seconds = Field(0.05, description="seconds of contact bounce to ignore")
+    led: int | None = Field(None, description="BCM pin of a feedback LED (countdown, printing, error); null: none")
+    key: str | None = Field(None, description="a key that also starts a session, e.g. KEY_SPACE (a foot switch)")
+    key_device: FilePath | None = Field(None, description="its device, e.g. /dev/input/by-id/usb-...-event-kbd")
+    beep: bool = Field(False, description="sound a buzzer on the printer's drawer-kick port at the shot")
+
+    @model_validator(mode="after")
+    def _key(self) -> ButtonConfig:
+        if (self.key is None) != (self.key_device is None):
+            raise ValueError("button.key: give both key and key_device, or neither")
+        return self
 
 
-@dataclass(frozen=True)
-class Config:
-    printer: PrinterConfig = field(default_factory=PrinterConfig)
-    # A pool: each entry's keys override `printer`'s. Empty: `printer` alone.
-    printers: tuple[PrinterConfig, ...] = ()
-    spool: SpoolConfig = field(default_factory=SpoolConfig)
-    inbox: InboxConfig = field(default_factory=InboxConfig)
-    web: WebConfig = field(default_factory=WebConfig)
-    mqtt: MqttConfig = field(default_factory=MqttConfig)
-    art: ArtConfig = field(default_factory=ArtConfig)
-    camera: CameraConfig = field(default_factory=CameraConfig)
-    button: ButtonConfig = field(default_factory=ButtonConfig)
-    source: Path | None = None  # the file this came from
+class Config(Section):
+    printer: PrinterConfig = Field(default_factory=PrinterConfig)
+    printers: tuple[PrinterConfig, ...] = Field(
+        (),
+        description="A pool instead of one printer: each entry's keys over printer:'s; a job goes to the first "
+        "ready one, several print at once. Empty: printer: alone. E.g. - {name: right, uri: tcp://192.0.2.7:9100}",
+    )
+    spool: SpoolConfig = Field(default_factory=SpoolConfig)
+    inbox: InboxConfig = Field(default_factory=InboxConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    art: ArtConfig = Field(default_factory=ArtConfig)
+    camera: CameraConfig = Field(default_factory=CameraConfig)
+    button: ButtonConfig = Field(default_factory=ButtonConfig)
+    source: Path | None = Field(None, exclude=True)  # the file this came from
 
-    def replace(self, **changes: Any) -> Config:
-        return dataclasses.replace(self, **changes)
+    @model_validator(mode="before")
+    @classmethod
+    def _pool(cls, data: Any) -> Any:
+        """`printers:` entries are named printer1, printer2… unless named, over `printer:`'s keys."""
+        if not isinstance(data, dict) or not isinstance(data.get("printers"), list):
+            return data
+        shared: dict[str, Any] = data["printer"] if isinstance(data.get("printer"), dict) else {}
+        entries = [
+            {**shared, "name": f"printer{i + 1}", **entry} if isinstance(entry, dict) else entry
+            for i, entry in enumerate(data["printers"])
+        ]
+        return {**data, "printers": entries}
+
+    @model_validator(mode="after")
+    def _names(self) -> Config:
+        names = [p.name for p in self.printers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"printers: names must differ, not {', '.join(names)}")
+        return self
 
     @property
     def pool(self) -> tuple[PrinterConfig, ...]:
@@ -218,171 +334,69 @@ def load_config(path: Path | None = None) -> Config:
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({_one_line(exc)})") from exc
-    problems: list[str] = []
-    config = _build(Config, data, path, "", problems)
-    _check(config, problems)
-    if problems:
-        raise ConfigError(f"{path}: " + "; ".join(problems))
-    return config.replace(source=Path(path))
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
-
-
-def _build(cls: type, data: Any, path: Path, prefix: str, problems: list[str]) -> Any:
-    """A config dataclass from a mapping; every problem found is added to `problems`, and what
-    is wrong keeps its default so that the rest can still be checked."""
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from exc
     if not isinstance(data, dict):
-        problems.append(f"{prefix.rstrip('.') or 'top level'}: must be a mapping of keys")
-        return cls()
-    hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls) if not (cls is Config and f.name == "source")}
-    values = {}
-    for key, value in data.items():
-        where = f"{prefix}{key}"
-        if key not in fields:
-            problems.append(f"{where}: unknown key (known: {', '.join(sorted(fields))})")
-        elif cls is Config and key == "printers":
-            values[key] = _printers(data.get("printer") or {}, value, path, problems)
+        raise ConfigError(f"{path}: top level: must be a mapping of keys")
+    data.pop("source", None)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_validation(exc, Config)}") from None
+    return config.model_copy(update={"source": Path(path)})
+
+
+# --- config/printd.yaml, generated -------------------------------------------------------------
+HEADER = """\
+# printd configuration: every setting, with its default (generated: python3 -m printd.config).
+# Install as /etc/printd/printd.yaml, or name it with --config FILE or PRINTD_CONFIG.
+"""
+
+
+def example_yaml() -> str:
+    """config/printd.yaml: every section and key of `Config` with its default and its comment."""
+    lines = [HEADER]
+    defaults = Config().model_dump(mode="json")
+    for name, field in Config.model_fields.items():
+        if field.exclude:
+            continue
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, Section):
+            lines += _comment(section.__doc__ or "", "")
+            lines.append(f"{name}:")
+            lines += _keys(section, defaults[name], "  ")
         else:
-            try:
-                values[key] = _coerce(hints[key], value, path, where, problems)
-            except ValueError as exc:
-                problems.append(str(exc))
-    return cls(**values)
+            lines += _comment(field.description or "", "")
+            lines.append(f"{name}: {_scalar(defaults[name])}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
 
 
-def _printers(shared: Any, entries: Any, path: Path, problems: list[str]) -> tuple[PrinterConfig, ...]:
-    """`printers:`: a list of printer mappings, each over the `printer:` mapping's keys."""
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        problems.append("printers: must be a list of printer mappings (name, uri, profile, ...)")
-        return ()
-    base = shared if isinstance(shared, dict) else {}
-    pool = tuple(
-        _build(PrinterConfig, {**base, "name": f"printer{i + 1}", **entry}, path, f"printers[{i}].", problems)
-        for i, entry in enumerate(entries)
-    )
-    names = [p.name for p in pool]
-    if len(set(names)) != len(names):
-        problems.append(f"printers: names must differ, not {', '.join(names)}")
-    return pool
+def _keys(model: type[Section], values: dict[str, Any], indent: str) -> list[str]:
+    lines = []
+    for key, field in model.model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, Section):
+            lines.append(f"{f'{indent}{key}:':<{COMMENT_COLUMN - 1}} # {(kind.__doc__ or '').strip()}")
+            lines += _keys(kind, values[key], indent + "  ")
+            continue
+        text = f"{indent}{key}: {_scalar(values[key])}"
+        lines.append(f"{text:<{COMMENT_COLUMN - 1}} # {field.description}" if field.description else text)
+    return lines
 
 
-def _coerce(hint: Any, value: Any, path: Path, where: str, problems: list[str]) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, path, where + ".", problems)
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    for option in options:
-        if option is type(None) and value is None:
-            return None
-        if option is bool and isinstance(value, bool):
-            return value
-        if option is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if option is float and isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if option is str and isinstance(value, str):
-            return value
-        if option is Path and isinstance(value, str) and value:
-            return Path(value).expanduser()
-        if typing.get_origin(option) is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-    names = " or ".join(_type_name(o) for o in options)
-    raise ValueError(f"{where}: must be {names}, not {value!r}")
-
-
-def _type_name(hint: Any) -> str:
-    if hint is type(None):
-        return "null"
-    if typing.get_origin(hint) is tuple:
-        return "a list of strings"
-    return {Path: "a path", str: "a string", int: "an integer", float: "a number", bool: "true/false"}.get(
-        hint, str(hint)
+def _scalar(value: Any) -> str:
+    return (
+        yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=1000)
+        .strip()
+        .removesuffix("...")
+        .strip()
     )
 
 
-RANGES: dict[str, tuple[float, float]] = {
-    # key: (lowest, highest) allowed
-    "timeout": (0.1, 600),
-    "feed": (0, 255),  # ESC d n: one byte
-    "motion_unit": (1, 1440),
-    "dpi": (100, 600),
-    "status_interval": (0.1, 3600),
-    "max_length_mm": (10, 100_000),
-}
+def _comment(text: str, indent: str) -> list[str]:
+    text = " ".join(text.split())
+    return [f"{indent}# {line}" for line in textwrap.wrap(text, 100)] if text else []
 
 
-def _check(config: Config, problems: list[str]) -> None:
-    """Values that parse but cannot work: each adds one problem."""
-    art = config.art
-
-    def problem(key: str, reason: str) -> None:
-        problems.append(f"{key}: {reason}")
-
-    if art.preset not in PRESETS:
-        problem("art.preset", f"unknown preset {art.preset!r} (known: {', '.join(PRESETS)})")
-    if art.rows != "auto" and not (isinstance(art.rows, int) and 1 <= art.rows <= 1000):
-        problem("art.rows", f"must be 'auto' or 1–1000, not {art.rows!r}")
-    if art.columns is not None and not 1 <= art.columns <= 1000:
-        problem("art.columns", f"must be 1–1000, not {art.columns}")
-    if not 1 <= art.max_rows <= 1000:
-        problem("art.max_rows", f"must be 1–1000, not {art.max_rows}")
-    if art.modes is not None and (not art.modes or set(art.modes) - set(MODES)):
-        problem("art.modes", f"must list some of {', '.join(MODES)}")
-    for name, choices in CHOICES.items():
-        if getattr(art, name) is not None and getattr(art, name) not in choices:
-            problem(f"art.{name}", f"must be one of {', '.join(choices)}, not {getattr(art, name)!r}")
-    if art.atlas is not None and not art.atlas.is_file():
-        problem("art.atlas", f"no such atlas file: {art.atlas} (printd calibrate writes one)")
-    if art.font is not None and not art.font.is_file():
-        problem("art.font", f"no such font file: {art.font}")
-    for index, printer in enumerate(config.pool):
-        where = f"printers[{index}]" if config.printers else "printer"
-        if printer.mode not in ("text", "raster"):
-            problem(f"{where}.mode", f"must be text or raster, not {printer.mode!r}")
-        if printer.cut not in ("full", "partial", "none"):
-            problem(f"{where}.cut", f"must be full, partial or none, not {printer.cut!r}")
-        for key, (low, high) in RANGES.items():
-            value = getattr(printer, key)
-            if value is not None and not low <= value <= high:
-                problem(f"{where}.{key}", f"must be {low:g}–{high:g}, not {value:g}")
-    spool = config.spool
-    if not 0 < spool.retry_min <= spool.retry_max:
-        problem("spool.retry_min", "must be more than 0 and at most spool.retry_max")
-    keep = spool.keep
-    if keep.days <= 0 or keep.jobs < 1 or keep.megabytes <= 0:
-        problem("spool.keep", "days, jobs and megabytes must all be more than 0")
-    web = config.web
-    host, _, port = web.listen.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        problem("web.listen", f"must be HOST:PORT, not {web.listen!r}")
-    if web.max_upload_mb <= 0 or web.per_client_per_minute < 1:
-        problem("web", "max_upload_mb must be more than 0 and per_client_per_minute 1 or more")
-    mqtt = config.mqtt
-    if mqtt.url is not None:
-        scheme, _, rest = mqtt.url.partition("://")
-        if scheme not in ("mqtt", "mqtts") or not rest.strip("/"):
-            problem("mqtt.url", f"must be mqtt://HOST[:PORT] or mqtts://HOST[:PORT], not {mqtt.url!r}")
-        if not mqtt.node or "/" in mqtt.node or "+" in mqtt.node or "#" in mqtt.node:
-            problem("mqtt.node", f"must be a name without / + #, not {mqtt.node!r}")
-        if not 2 <= mqtt.keepalive <= 3600:
-            problem("mqtt.keepalive", f"must be 2–3600 seconds, not {mqtt.keepalive}")
-    if config.inbox.settle < 0:
-        problem("inbox.settle", "must be 0 seconds or more")
-    camera, button = config.camera, config.button
-    if camera.countdown < 0:
-        problem("camera.countdown", "must be 0 seconds or more")
-    if camera.backend not in ("opencv", "picamera2"):
-        problem("camera.backend", f"must be opencv or picamera2, not {camera.backend!r}")
-    if camera.framing not in CHOICES["framing"]:
-        problem("camera.framing", f"must be one of {', '.join(CHOICES['framing'])}, not {camera.framing!r}")
-    if camera.warmup_frames < 1:
-        problem("camera.warmup_frames", "must be 1 or more")
-    if (camera.width is None) != (camera.height is None):
-        problem("camera.width", "give both width and height, or neither")
-    if button.bounce < 0:
-        problem("button.bounce", "must be 0 seconds or more")
-    if (button.key is None) != (button.key_device is None):
-        problem("button.key", "give both key and key_device, or neither")
+if __name__ == "__main__":
+    sys.stdout.write(example_yaml())

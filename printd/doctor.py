@@ -20,12 +20,13 @@ from typing import Any
 
 import usb.core
 
+from .booth.camera import Camera, CameraError
 from .config import Config
-from .daemon import check_writable
+from .daemon.wiring import check_writable
 from .errors import PrinterError, PrinterPermissionDenied, UsageError
-from .sources.camera import Camera, CameraError
-from .spool import Spool
-from .transport import UDEV_HINT, Printer
+from .jobs.spool import Spool
+from .printer.connection import Printer
+from .printer.transport.usb import UDEV_HINT
 
 EPSON_VENDOR = 0x04B8
 USB_PRINTER_CLASS = 7

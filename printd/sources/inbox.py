@@ -22,7 +22,9 @@ from watchdog.observers import Observer
 from optimizer.target import BadImageError, load_frames
 
 from ..atomic import atomic_write
-from ..spool import Spool
+from ..config import Config
+from ..supervised import Supervised
+from .intake import Host, Intake, Source
 
 log = logging.getLogger(__name__)
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload", ".swp")
@@ -36,13 +38,16 @@ def ignored(path: Path) -> bool:
     return path.name.startswith(".") or path.name.endswith(IGNORED_SUFFIXES)
 
 
-class Inbox(FileSystemEventHandler):
-    def __init__(self, path: Path, spool: Spool, settle: float = 1.0, on_job: threading.Event | None = None):
+def source(config: Config, intake: Intake, host: Host) -> Inbox:
+    return Inbox(config.inbox.path, intake, config.inbox.settle)
+
+
+class Inbox(FileSystemEventHandler, Source):
+    def __init__(self, path: Path, intake: Intake, settle: float = 1.0):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.spool = spool
+        self.intake = intake
+        self.spool = intake.spool
         self.settle = settle
-        self.on_job = on_job or threading.Event()
         self._seen: dict[Path, tuple[tuple[int, int], float]] = {}  # path → (size, mtime), since
         self._ready: set[Path] = set()
         self._given_up: set[Path] = set()  # refused but still there (another user's folder): noted once
@@ -50,7 +55,7 @@ class Inbox(FileSystemEventHandler):
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._observer = Observer()
-        self._thread = threading.Thread(target=self._run, name="inbox", daemon=True)
+        self._worker = Supervised("inbox", self._run, self._stop)
 
     # watchdog callbacks (its thread): just note the path; the intake loop decides.
     def on_created(self, event: FileSystemEvent) -> None:
@@ -75,28 +80,27 @@ class Inbox(FileSystemEventHandler):
                 self._ready.add(path)
 
     def start(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
         self._observer.schedule(self, str(self.path), recursive=False)
         self._observer.start()
         for path in sorted(self.path.iterdir()):  # dropped while we were not running
             self._note(path)
-        self._thread.start()
-
-    def revive(self) -> None:
-        """The intake thread, replaced if it ever stopped (the daemon's watchdog asks)."""
-        if not self._thread.is_alive() and not self._stop.is_set():
-            log.error("inbox: the intake had stopped; restarted")
-            self._thread = threading.Thread(target=self._run, name="inbox", daemon=True)
-            self._thread.start()
+        self._worker.start()
+        log.info("inbox: %s", self.path)
 
     @property
-    def thread(self) -> threading.Thread:
-        return self._thread
+    def workers(self) -> list[Supervised]:
+        return [self._worker]
+
+    def problem(self) -> str | None:
+        return "disk full" if self.disk_full else None
 
     def close(self) -> None:
         self._stop.set()
-        self._observer.stop()
-        self._observer.join(timeout=5)
-        self._thread.join(timeout=5)
+        if self._observer.is_alive():
+            self._observer.stop()
+            self._observer.join(timeout=5)
+        self._worker.join(timeout=5)
 
     def _run(self) -> None:
         last_scan = time.monotonic()
@@ -161,7 +165,7 @@ class Inbox(FileSystemEventHandler):
             log.info("inbox: space again: intake resumed")
         self.disk_full = False
         log.info("inbox: %r queued as %s", path.name, job.id)
-        self.on_job.set()
+        self.intake.queued([job])
         return True
 
     def _still_arriving(self, path: Path) -> bool:

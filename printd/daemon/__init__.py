@@ -1,0 +1,1 @@
+"""`printd run`: the parts wired in one place, under systemd."""

@@ -1,0 +1,99 @@
+"""The render worker: takes the oldest queued job, renders it with the settings in its record and
+hands it to the printer pool, while the pool's printers print the ones before it. Input failures
+move a job to failed/ with the reason; a full disk puts it back in the queue until there is room."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+
+from optimizer import BadImageError, FontError
+
+from ..config import Config
+from ..errors import InputError
+from ..jobs.art import parse_art
+from ..jobs.spool import Job, Spool
+from ..printer.pool import PrinterPool, PrintItem
+from ..render.artist import ArtFiles, Artist, Printable
+from ..sources.intake import JobEvent
+from ..supervised import Supervised
+
+log = logging.getLogger(__name__)
+DISK_FULL_WAIT = 10.0  # seconds before a job that met a full disk is tried again
+
+
+class Stopping(Exception):
+    """The daemon is stopping: the render in progress is dropped and its job goes back to the queue."""
+
+
+class RenderWorker:
+    def __init__(self, config: Config, spool: Spool, pool: PrinterPool, job_event: JobEvent, stopping: threading.Event):
+        self.config = config
+        self.spool = spool
+        self.pool = pool
+        self.job_event = job_event
+        self.stopping = stopping
+        self.wake = threading.Event()  # a job was queued, or the pool has room again
+        self.artist = Artist(config)
+        self.worker = Supervised("render", self.run, stopping)
+
+    def warm_up(self) -> None:
+        """The config's own renderer, ready for the first job."""
+        self.artist.renderer(parse_art({}))
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            if not self.pool.has_room():
+                self.wake.wait(0.2)
+                self.wake.clear()
+                continue
+            job = self.spool.claim_next()
+            if job is None:
+                self.wake.wait(0.5)
+                self.wake.clear()
+                continue
+            try:
+                printable = self.render(job)
+            except Stopping:
+                self.spool.requeue(job, "daemon stopping")
+                return
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    self.fail(job, exc)
+                    continue
+                # A full disk is a state: the job waits in the queue until there is room again.
+                log.warning("%s: disk full; back in the queue, retrying in %g s", job.id, DISK_FULL_WAIT)
+                self.spool.requeue(job, "disk full")
+                self.stopping.wait(DISK_FULL_WAIT)
+                continue
+            except Exception as exc:  # never die on one job: its input or its settings fail it
+                self.fail(job, exc)
+                continue
+            self.pool.put(PrintItem(job, printable))
+            self.job_event(job, "rendered")
+
+    def render(self, job: Job) -> Printable:
+        record = job.record
+        pin = self.config.printer_named(record.pin) if record.pin else None
+        if record.pin and pin is None:
+            raise InputError(f"no printer named {record.pin!r} in the config")
+        art = parse_art(record.art.asked(), self.config, record.pin)  # the printers may have changed since
+        printable = self.artist.render(job.original, art, pin, progress=self._unless_stopping, raster=record.raster)
+        ArtFiles(text=job.folder / "art.txt", preview=job.folder / "preview.png").write(printable.art, printable.atlas)
+        return printable
+
+    def _unless_stopping(self, done: int, total: int) -> None:
+        """The render's progress: between optimiser steps and frames, a stop ends it at once."""
+        if self.stopping.is_set():
+            raise Stopping
+
+    def fail(self, job: Job, exc: Exception) -> None:
+        if isinstance(exc, InputError | BadImageError | FontError):
+            reason = str(exc).replace(str(job.original), job.record.name)
+        else:
+            log.exception("%s: render failed", job.id)
+            reason = f"{job.record.name}: could not render ({exc})"
+        self.spool.fail(job, reason)
+        log.warning("%s: failed: %s", job.id, reason)
+        self.job_event(job, "failed")

@@ -1,0 +1,260 @@
+"""`printd run`: the parts wired in one place (docs/architecture.md §1).
+
+    sources (printd/sources/: inbox, submit socket, web, MQTT; the booth) → intake → spool
+    → render worker → printer pool → done/ | failed/
+
+Each part is made here, started in `start()` and closed in `stop()`; the workers are supervised
+threads that the watchdog loop keeps alive. News of jobs and printers goes to every part that
+listens (the booth's light, MQTT), to status.json for `printd status`, and to systemd.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import signal
+import stat
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..atomic import atomic_write
+from ..booth.camera import Camera, CameraError
+from ..booth.session import Booth
+from ..booth.triggers import FeedbackLed, GpioButton, KeyTrigger, SnapServer, TriggerUnavailable
+from ..config import Config
+from ..errors import PrinterError, UsageError
+from ..jobs.spool import Job, JobState, Spool
+from ..jobs.status import STATUS_FILE, status_report
+from ..printer.escpos_lib import CD_KICK_2
+from ..printer.pool import PrinterPool
+from ..printer.profiles import profile
+from ..sources import SOURCES
+from ..sources.intake import Host, Intake, Source
+from ..sources.submit import user_name
+from ..supervised import Supervised
+from .render_worker import RenderWorker
+from .systemd import notify
+
+log = logging.getLogger(__name__)
+PRUNE_EVERY = 3600.0  # seconds between retention passes while running
+BUZZER_PULSE = CD_KICK_2  # Epson's buzzer option hangs on the drawer-kick port: ESC p pulses it
+
+
+class Daemon:
+    def __init__(self, config: Config, pin_factory: Any = None):
+        self.config = config
+        self.spool = Spool(config.spool.path)
+        self.pin_factory = pin_factory  # gpiozero's; None: the platform's own (tests pass MockFactory)
+        self.stopping = threading.Event()
+        self.booth: Booth | None = None
+        self.pool = PrinterPool(
+            config.pool,
+            self.spool,
+            config.spool,
+            job_event=self._job_event,
+            changed=self._printers_changed,
+            watching=lambda: self.booth is not None,
+        )
+        self.renderer = RenderWorker(config, self.spool, self.pool, self._job_event, self.stopping)
+        self.intake = Intake(self.spool, self.renderer.wake.set, self._job_event)
+        self.host = Host(status=self.status, printers=self.pool.states, pause=self.pool.pause, press=self.booth_press)
+        self.sources: list[Source] = []
+        self.parts: list[Any] = []  # the booth's triggers and light: started with it, closed at stop
+
+    @property
+    def problem(self) -> str | None:
+        """Why nothing can print now; None while some printer can."""
+        return self.pool.problem()
+
+    @property
+    def workers(self) -> list[Supervised]:
+        return [self.renderer.worker, *self.pool.workers, *(w for s in self.sources for w in s.workers)]
+
+    # --- news, for the booth, MQTT, `printd status` and systemd --------------------------------
+    def _printers_changed(self) -> None:
+        if self.booth is not None:
+            self.booth.printer_changed()
+        self.write_status()
+        for source in self.sources:
+            source.printers_changed()
+
+    def _job_event(self, job: Job, event: str) -> None:
+        if event in ("printed", "failed"):
+            self.renderer.wake.set()  # the pool has room again
+        if self.booth is not None:
+            self.booth.job_event(job.id, event)
+        for source in self.sources:
+            source.job_event(job, event)
+
+    def state(self) -> dict[str, Any]:
+        """The daemon's own state, for status (the jobs come from the spool's index)."""
+        paused = [problem for source in self.sources if (problem := source.problem())]
+        return {
+            "printer": self.pool.summary(),
+            "printers": self.pool.states(),
+            "booth": self.booth.state.value if self.booth else "off",
+            "intake": f"paused: {'; '.join(paused)}" if paused else "taking files",
+        }
+
+    def status(self) -> dict[str, Any]:
+        """`printd status --json`'s object, from memory."""
+        return status_report(self.spool, self.state())
+
+    def write_status(self) -> None:
+        """status.json for `printd status` in another process, and systemd's status line."""
+        queued = self.spool.index.count(JobState.QUEUED)
+        status = {"pid": os.getpid(), **self.state(), "updated": time.time(), "queued": queued,
+                  "spool_bytes": self.spool.index.size}  # fmt: skip
+        try:
+            atomic_write(self.spool.root / STATUS_FILE, json.dumps(status).encode())
+        except OSError as exc:  # a full disk is a state to report, not a reason to stop
+            log.warning("cannot write %s: %s", STATUS_FILE, exc)
+        notify(f"STATUS={self.pool.summary()}; {queued} job(s) queued")
+
+    # --- the photo booth ------------------------------------------------------------------
+    def _start_booth(self) -> None:
+        """The booth and its triggers, where configured and present; each absence is said once."""
+        if not self.config.camera.enabled:
+            log.info("photo booth off (camera.enabled is false)")
+            return
+        try:
+            Camera(self.config.camera).check()
+        except CameraError as exc:
+            log.warning("photo booth off: %s", exc)
+            return
+        button = self.config.button
+        led = self._optional("LED", FeedbackLed(button.led, self.pin_factory)) if button.led is not None else None
+        self.booth = Booth(self.config.camera, self.intake, lambda: self.problem, led, self._beep_for())
+        if button.gpio is not None:
+            self._optional("button", GpioButton(button, self.booth_press, self.pin_factory))
+        if button.key is not None and button.key_device is not None:
+            self._optional("key", KeyTrigger(button.key, button.key_device, self.booth_press))
+        log.info("photo booth on: camera %s, countdown %g s", self.config.camera.source, self.config.camera.countdown)
+
+    def _optional(self, what: str, part: Any) -> Any:
+        """Start `part`; one this machine does not have is said once and left out."""
+        try:
+            part.start()
+        except TriggerUnavailable as exc:
+            log.warning("photo booth runs without its %s: %s", what, exc)
+            return None
+        self.parts.append(part)
+        return part
+
+    def _beep_for(self) -> Callable[[], None] | None:
+        if not self.config.button.beep:
+            return None
+        slot = self.pool.slots[0]  # the booth's own printer: the first of the pool
+        if "pulseStandard" not in profile(slot.config.profile).features:
+            log.warning("button.beep: printer profile %s has no buzzer pulse; no beep", slot.config.profile)
+            return None
+
+        def beep() -> None:
+            try:
+                with slot.lock:
+                    slot.printer.print_job(BUZZER_PULSE)
+            except PrinterError as exc:
+                log.warning("beep: %s", exc)
+
+        return beep
+
+    def booth_press(self, source: str) -> str:
+        if self.booth is None:
+            return "off: the photo booth is off (camera.enabled is false, or the camera is missing)"
+        return self.booth.press(source)
+
+    # --- life -----------------------------------------------------------------------------
+    def start(self) -> None:
+        check_writable(self.spool.root, self.config.inbox.path)
+        if not self.spool.acquire():
+            raise UsageError(f"{self.spool.root}: another printd daemon is running on this spool")
+        for job in self.spool.recover():
+            log.warning(
+                "%s: recovered from an unclean stop%s",
+                job.id,
+                " (may print twice)" if job.record.possible_duplicate else "",
+            )
+        self.spool.index  # noqa: B018  (built now, before any worker moves a job)
+        self.prune()
+        # Sources open at once: submissions queue while the renderer warms up.
+        for name, wanted in SOURCES.items():
+            if wanted(self.config):
+                source = importlib.import_module(f"printd.sources.{name}").source(self.config, self.intake, self.host)
+                self.sources.append(source)
+                source.start()
+        self.renderer.warm_up()
+        self._start_booth()
+        self._optional("snap socket", SnapServer(self.spool.root, self.booth_press))
+        self.renderer.worker.start()
+        self.pool.start()
+        log.info(
+            "printd running: spool %s, printers %s",
+            self.spool.root,
+            ", ".join(f"{p.name} ({p.uri})" for p in self.config.pool),
+        )
+
+    def prune(self) -> None:
+        keep = self.config.spool.keep
+        removed = self.spool.prune(keep.days, keep.jobs, keep.megabytes)
+        if removed:
+            log.info("retention: removed %d old job(s) from done/ and failed/", len(removed))
+
+    def serve(self) -> None:
+        notify("READY=1")
+        watchdog_interval = int(os.environ.get("WATCHDOG_USEC", "0")) / 2e6 or 5.0
+        next_prune = time.monotonic() + PRUNE_EVERY
+        while not self.stopping.wait(min(watchdog_interval, 2.0)):
+            for worker in self.workers:
+                worker.revive()
+            if all(worker.alive for worker in self.workers):
+                notify("WATCHDOG=1")  # healthy: every worker alive
+            self.write_status()
+            if time.monotonic() >= next_prune:
+                self.prune()
+                next_prune = time.monotonic() + PRUNE_EVERY
+
+    def stop(self) -> None:
+        notify("STOPPING=1")
+        self.stopping.set()
+        for part in reversed([*self.sources, *self.parts]):
+            part.close()
+        self.pool.stop(timeout=max(p.timeout for p in self.config.pool) + 5)
+        self.renderer.wake.set()
+        self.renderer.worker.join(timeout=10)
+        self._requeue_stranded()
+        log.info("printd stopped")
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stopping.set())
+        self.start()
+        try:
+            self.serve()
+        finally:
+            self.stop()
+        return 0
+
+    def _requeue_stranded(self) -> None:
+        """Jobs rendered but not printed go back to the queue for the next start."""
+        for job in self.spool.jobs(JobState.ACTIVE):
+            self.spool.requeue(job, "daemon stopped")
+
+
+def check_writable(*folders: Path) -> None:
+    """The daemon must own and write its spool and inbox; otherwise say exactly what to fix."""
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.exists():
+            continue  # made by the daemon itself, as its own
+        info = folder.stat()
+        if not os.access(folder, os.W_OK | os.X_OK):
+            user = user_name(os.geteuid())
+            raise UsageError(
+                f"{folder}: printd (user {user}) cannot write here: owned by {user_name(info.st_uid)}, mode "
+                f"{stat.S_IMODE(info.st_mode):o}; fix: chown -R {user} {folder} (see config/printd.tmpfiles)"
+            )

@@ -1,0 +1,1 @@
+"""Printers: models (profiles), the ESC/POS bytes of a job, connections by URI, and the pool that feeds them."""

@@ -1,0 +1,117 @@
+"""`Art` → the ESC/POS bytes of one job (docs/architecture.md §5), written out explicitly.
+
+python-escpos's text() would pass our bytes through its "magic" encoder, which may switch code
+pages behind our back, and its line_spacing() assumes a 1/180-inch unit where the TM-T88 uses
+1/360: so the job is built here byte for byte, and only the connection comes from the library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer import Art
+
+from ..errors import InputError
+
+ESC, GS, LF = b"\x1b", b"\x1d", b"\n"
+INIT = ESC + b"@"
+CODE_PAGE_PC437 = ESC + b"t\x00"
+DEFAULT_LINE_SPACING = ESC + b"2"  # 1/6 inch: 30 dots on Epson
+MODE_ON = {
+    "reverse": GS + b"B\x01",
+    "emphasized": ESC + b"E\x01",
+    "underline": ESC + b"-\x01",
+    "underline2": ESC + b"-\x02",
+}
+MODE_OFF = {
+    "reverse": GS + b"B\x00",
+    "emphasized": ESC + b"E\x00",
+    "underline": ESC + b"-\x00",
+    "underline2": ESC + b"-\x00",
+}
+CUT = {"full": GS + b"V\x00", "partial": GS + b"V\x01", "none": b""}
+DEFAULT_PITCH_DOTS = 30
+
+
+@dataclass(frozen=True)
+class PaperSettings:
+    """What the job needs to know of the printer: its units, its cutter."""
+
+    motion_unit: int = 360  # `ESC 3 n` counts in 1/motion_unit inch
+    dpi: int = 180  # vertical dots per inch of the text rows
+    feed: int = 4  # lines fed before the cut so the art clears the cutter
+    cut: str = "partial"
+    raster: bool = False  # the preview as a bit image instead of text (printer.mode: raster)
+
+    def line_spacing(self, pitch_dots: int) -> bytes:
+        """The command that advances exactly `pitch_dots` dots per line (`ESC 2`, 1/6 inch, is 30
+        dots only at 180 dpi: a 203-dpi printer gets `ESC 3 n` in its own unit)."""
+        if pitch_dots == DEFAULT_PITCH_DOTS and self.dpi == 180:
+            return DEFAULT_LINE_SPACING
+        units = round(pitch_dots * self.motion_unit / self.dpi)
+        if not 0 <= units <= 255:
+            raise InputError(f"art.row_gap: a {pitch_dots}-dot line pitch cannot be set with ESC 3 (n={units})")
+        return ESC + b"3" + bytes([units])
+
+
+def encode_line(text: bytes, modes: Sequence[str]) -> bytes:
+    """One row: mode switches only where the mode changes, all reset before the LF."""
+    out = bytearray()
+    current = "normal"
+    for byte, mode in zip(text, modes, strict=True):
+        if mode != current:
+            if current != "normal":
+                out += MODE_OFF[current]
+            if mode != "normal":
+                out += MODE_ON[mode]
+            current = mode
+        out.append(byte)
+    if current != "normal":
+        out += MODE_OFF[current]
+    return bytes(out) + LF
+
+
+def art_lines(art: Art) -> list[tuple[bytes, list[str]]]:
+    assert art.modes is not None
+    return [(line, [art.mode_names[m] for m in modes]) for line, modes in zip(art.lines(), art.modes, strict=True)]
+
+
+def encode_job(lines: Iterable[tuple[bytes, Sequence[str]]], pitch_dots: int, paper: PaperSettings) -> bytes:
+    """A whole job: init, PC437, line pitch, the rows, feed, cut."""
+    body = b"".join(encode_line(text, modes) for text, modes in lines)
+    feed = ESC + b"d" + bytes([paper.feed]) if paper.feed else b""
+    return INIT + CODE_PAGE_PC437 + paper.line_spacing(pitch_dots) + body + feed + CUT[paper.cut]
+
+
+def receipt_bytes(art: Art, paper: PaperSettings, cell_height: int = 24) -> bytes:
+    return encode_job(art_lines(art), cell_height + art.row_gap, paper)
+
+
+RASTER_BAND = 240  # dot rows per `GS v 0`: the status is asked between bands
+
+
+def raster_bands(ink: np.ndarray, band: int = RASTER_BAND) -> list[bytes]:
+    """`ink` ((H, W) bool, True where a dot prints) as `GS v 0` commands of at most `band` rows."""
+    packed = np.packbits(ink, axis=1)  # (H, ceil(W/8)), the first dot in the high bit
+    row_bytes = packed.shape[1]
+    parts = []
+    for top in range(0, ink.shape[0], band):
+        rows = packed[top : top + band]
+        header = GS + b"v0\x00" + row_bytes.to_bytes(2, "little") + len(rows).to_bytes(2, "little")
+        parts.append(header + rows.tobytes())
+    return parts
+
+
+def raster_job(ink: np.ndarray, paper: PaperSettings, band: int = RASTER_BAND) -> list[bytes]:
+    """A bit image of `ink` ((H, W) bool, True where a dot prints) in bands of `GS v 0`, framed
+    like a text job (init, then feed and cut). A part per band, so that the printer's status is
+    asked between them: a paper-out inside an image command wedges some printers, and the pauses
+    pace a USB link that would otherwise time out on a long image."""
+    parts = raster_bands(ink, band)
+    feed = ESC + b"d" + bytes([paper.feed]) if paper.feed else b""
+    parts[0] = INIT + parts[0]
+    parts[-1] += feed + CUT[paper.cut]
+    return parts

@@ -1,0 +1,186 @@
+"""From config and a job's art settings to printable art (one path for the CLI and the daemon), and
+from `Art` to the files beside it (text, modes, preview)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from optimizer import Animation, Art, BadImageError, FontError, Settings
+from optimizer.glyphs import GlyphAtlas
+
+from ..atomic import atomic_write
+from ..config import Config, PrinterConfig
+from ..errors import InputError
+from ..jobs.art import JobArt, settings_for
+from ..printer.encoding import PaperSettings, raster_job, receipt_bytes
+from ..printer.profiles import profile
+
+if TYPE_CHECKING:
+    from optimizer import Renderer
+
+Progress = Callable[[int, int], None]
+
+log = logging.getLogger(__name__)
+
+
+class JobTooLong(InputError):
+    """The job would print more paper than printer.max_length_mm allows."""
+
+
+def renderer_for(config: Config, art: JobArt | None = None) -> Renderer:
+    """A renderer for the screen with the config's art settings, and a job's own over them."""
+    from optimizer import Renderer
+
+    return Renderer(settings_for(config, art or JobArt(), pool_columns(config)))
+
+
+def render_path(renderer: Renderer, path: Path, progress: Progress | None = None) -> Animation:
+    """The renderer's work on one picture; its refusals of what it was asked (a grid whose search
+    would not fit in memory: a plain ValueError there) are bad input here."""
+    try:
+        return renderer.render_path(path, progress)
+    except (BadImageError, FontError):
+        raise
+    except ValueError as exc:
+        raise InputError(f"{path.name}: {exc}") from exc
+
+
+def pool_columns(config: Config) -> int:
+    """Columns that fit every printer of the pool (TM-T88: 42 beside a TM-T20II's 48)."""
+    return min(profile(p.profile).columns for p in config.pool)
+
+
+def paper_for(printer: PrinterConfig) -> PaperSettings:
+    """The job-level printer settings (units, feed, cut, text or raster) of one printer: its
+    profile's units unless the config sets them."""
+    model = profile(printer.profile)
+    return PaperSettings(
+        motion_unit=printer.motion_unit or model.motion_unit,
+        dpi=printer.dpi or model.dpi,
+        feed=printer.feed,
+        cut=printer.cut,
+        raster=printer.mode == "raster",
+    )
+
+
+@dataclass(frozen=True)
+class Printable:
+    """Art rendered for paper: what every printer of the pool can encode for itself."""
+
+    art: Art
+    atlas: GlyphAtlas
+    raster: bool = False  # as a bit image whatever the printer's mode (send --raster)
+
+    def receipt(self, printer: PrinterConfig) -> list[bytes]:
+        """The job's bytes for this printer, in the parts between which its status is asked."""
+        paper = paper_for(printer)
+        if paper.raster or self.raster:
+            return raster_job(np.asarray(self.art.preview(self.atlas)) < 128, paper)
+        return [receipt_bytes(self.art, paper, self.atlas.cell_height)]
+
+    def length_mm(self, printer: PrinterConfig) -> float:
+        dots = self.art.rows * (self.atlas.cell_height + self.art.row_gap)
+        return dots / paper_for(printer).dpi * 25.4
+
+
+class Artist:
+    """The one render-and-encode path, for `printd send` without a daemon and for the daemon's
+    render worker. A renderer is prepared once per distinct settings and a few are kept warm."""
+
+    KEEP = 4
+
+    def __init__(self, config: Config):
+        self.config = config
+        self._renderers: OrderedDict[Settings, Renderer] = OrderedDict()
+
+    def renderer(self, art: JobArt, printer: PrinterConfig | None = None) -> Renderer:
+        from optimizer import Renderer
+
+        columns = profile(printer.profile).columns if printer else pool_columns(self.config)
+        settings = settings_for(self.config, art, columns)
+        if settings.dark:  # the config's own art.dark: for screens only
+            raise InputError("art.dark is for screens: on paper the art would print as a negative")
+        if settings not in self._renderers:
+            self._renderers[settings] = Renderer(settings)
+            while len(self._renderers) > self.KEEP:
+                self._renderers.popitem(last=False)
+        self._renderers.move_to_end(settings)
+        return self._renderers[settings]
+
+    def render(
+        self,
+        path: Path,
+        art: JobArt,
+        printer: PrinterConfig | None = None,
+        progress: Progress | None = None,
+        raster: bool = False,
+    ) -> Printable:
+        """The image (an animation prints as a flip-book), refused when longer than any printer
+        it may go to allows."""
+        renderer = self.renderer(art, printer)
+        work = render_path(renderer, path, progress)
+        printable = Printable(work.strip(), renderer.atlas, raster)
+        for target in (printer,) if printer else self.config.pool:
+            length = printable.length_mm(target)
+            if length > target.max_length_mm:
+                frames = f" ({len(work.frames)} frames)" if len(work.frames) > 1 else ""
+                raise JobTooLong(
+                    f"{path.name}: would print {length / 1000:.2f} m of receipt{frames}; "
+                    f"{target.name} allows {target.max_length_mm:g} mm (printer.max_length_mm)"
+                )
+        return printable
+
+
+@dataclass(frozen=True)
+class ArtFiles:
+    """Where the forms of one art go; None: not written."""
+
+    text: Path | None = None  # CP437 bytes
+    utf8: Path | None = None
+    preview: Path | None = None
+    ansi: Path | None = None
+
+    @property
+    def modes(self) -> Path | None:
+        return None if self.text is None else self.text.with_suffix(".modes")
+
+    @property
+    def timing(self) -> Path | None:
+        return None if self.text is None else self.text.with_suffix(".anim.json")
+
+    def write(self, work: Art | Animation, atlas: GlyphAtlas, dark: bool = False) -> None:
+        """Every requested file, each atomically; the `.modes` sidecar only when modes are used, the
+        `.anim.json` one (frame rows and durations, for `printd play`) only for animations."""
+        art = work.strip() if isinstance(work, Animation) else work
+        contents: dict[Path, bytes] = {}
+        if self.timing is not None:
+            if isinstance(work, Animation) and len(work.frames) > 1:
+                contents[self.timing] = json.dumps({**work.timing(), "dark": dark}).encode()
+            else:
+                self.timing.unlink(missing_ok=True)
+        if self.text is not None:
+            contents[self.text] = art.cp437()
+        if self.utf8 is not None:
+            contents[self.utf8] = art.utf8().encode("utf-8")
+        if self.ansi is not None:
+            contents[self.ansi] = art.ansi().encode("utf-8")
+        if self.preview is not None:
+            buffer = io.BytesIO()
+            art.preview(atlas, dark).save(buffer, format="PNG")
+            contents[self.preview] = buffer.getvalue()
+        if self.modes is not None:
+            if art.uses_modes:
+                contents[self.modes] = art.modes_text()
+            else:
+                self.modes.unlink(missing_ok=True)  # a stale sidecar would misprint the new art
+        for path, data in contents.items():
+            atomic_write(path, data)

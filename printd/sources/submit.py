@@ -1,0 +1,134 @@
+"""The daemon's door for `printd send`: only the daemon writes its spool (docs/architecture.md §6).
+
+A client opens its picture itself, with its own rights, and hands the open file to the daemon
+over a Unix socket in the spool (`printd.sock`, group printd) as SCM_RIGHTS, with one JSON line
+of what it asks (name, art settings, printer, raster, copies). The daemon reads the picture
+through that descriptor, checks it as the inbox would and writes the job, owned by the service;
+who asked comes from the socket's peer credentials and goes into the record. So a job is never a
+folder another user wrote, which the daemon could not move, and no path is followed.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import json
+import logging
+import os
+import pwd
+import shutil
+import socket
+import struct
+import time
+from pathlib import Path
+from typing import Any
+
+from optimizer import BadImageError
+
+from ..config import Config
+from ..errors import InputError, PrintdError, UsageError
+from ..jobs.art import parse_art
+from .intake import Host, Intake, Source
+from .unix_server import UnixServer
+
+log = logging.getLogger(__name__)
+CONTROL_SOCKET = "printd.sock"
+STARTING = 15.0  # seconds a client waits for the socket of a daemon that holds the spool lock
+MAX_REQUEST = 16_384
+
+
+def source(config: Config, intake: Intake, host: Host) -> SubmitServer:
+    return SubmitServer(config, intake)
+
+
+class SubmitServer(Source):
+    def __init__(self, config: Config, intake: Intake):
+        self.config = config
+        self.intake = intake
+        self.server = UnixServer(intake.spool.root / CONTROL_SOCKET, self._serve, "submit", concurrent=True)
+
+    def start(self) -> None:
+        self.server.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        fds: list[int] = []
+        conn.settimeout(30)
+        try:
+            data, ancillary, _, _ = conn.recvmsg(MAX_REQUEST, socket.CMSG_SPACE(4))
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
+            uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
+            reply = self._handle(json.loads(data.decode()), fds[0] if fds else None, uid)
+        except (ValueError, UnicodeDecodeError) as exc:
+            reply = {"error": f"not a request ({exc})"}
+        finally:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        conn.sendall(json.dumps(reply).encode() + b"\n")
+
+    def _handle(self, request: dict[str, Any], fd: int | None, uid: int) -> dict[str, object]:
+        if request.get("op") != "submit" or fd is None:
+            return {"error": "ask {'op': 'submit', ...} and pass the open picture"}
+        name = Path(str(request.get("name", "picture"))).name or "picture"
+        try:
+            pin = request.get("pin")
+            if pin is not None and self.config.printer_named(str(pin)) is None:
+                raise InputError(f"no printer named {pin!r} in the daemon's config")
+            art = parse_art(request.get("art") or {}, self.config, pin)
+            copies = request.get("copies", 1)
+            if not isinstance(copies, int) or not 1 <= copies <= 100:
+                raise InputError(f"copies must be 1–100, not {copies!r}")
+        except InputError as exc:
+            return {"error": str(exc)}
+        path = self.intake.scratch("send", name)
+        try:
+            with os.fdopen(os.dup(fd), "rb") as source, path.open("wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+            who = user_name(uid)
+            raster = bool(request.get("raster"))
+            jobs = self.intake.take(path, "send", name, art, pin, raster, copies, submitted_by=who)
+            ids = [job.id for job in jobs]
+            log.info("send from %s: %r queued as %s", who, name, ", ".join(ids))
+        except BadImageError as exc:
+            return {"error": str(exc).replace(str(path), name)}
+        except OSError as exc:
+            return {"error": f"{name}: cannot be queued ({exc.strerror or exc})"}
+        finally:
+            path.unlink(missing_ok=True)
+        return {"ids": ids}
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def submit_to_daemon(spool_root: Path, image: Path, request: dict[str, object], timeout: float = 60.0) -> list[str]:
+    """Hand the picture to the daemon on this spool; the IDs of the jobs it queued."""
+    with image.open("rb") as picture, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        deadline = time.monotonic() + STARTING
+        while True:
+            try:
+                sock.connect(str(Path(spool_root) / CONTROL_SOCKET))
+                break
+            except (FileNotFoundError, ConnectionRefusedError) as exc:
+                if time.monotonic() > deadline:  # a daemon holds the spool but is not listening
+                    raise PrintdError(f"{spool_root}: the printd daemon on this spool does not answer") from exc
+                time.sleep(0.1)  # it is starting: the lock comes before the socket
+            except PermissionError as exc:
+                raise UsageError(f"{spool_root}: not allowed to ask the daemon (join the group printd)") from exc
+        message = json.dumps({"op": "submit", "name": image.name, **request}).encode()
+        fds = array.array("i", [picture.fileno()])
+        sock.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
+        reply = json.loads(sock.makefile("rb").readline() or b"{}")
+    if "ids" not in reply:
+        raise UsageError(reply.get("error") or "the daemon did not answer")
+    return list(reply["ids"])

@@ -1,0 +1,173 @@
+"""The renderer's maths: objective, discrete search, gradient stage, atlas geometry, metric."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from optimizer import Art, FontSpec, Renderer, Settings, load_atlas
+from optimizer.glyphs import BLOCK_CODES, PRINTABLE, code_to_char
+from optimizer.metric import floyd_steinberg, gaussian_kernel, paper_rows, score
+from optimizer.render import render_hard
+from optimizer.search import Objective, Problem, energy, gradient_stage, refine, tone_lookup
+from tests.support.photos import write_photo
+
+SMALL = Settings(columns=2, rows=2)  # brute force checks every glyph in every cell
+
+
+def problem_for(renderer: Renderer, img: Image.Image) -> Problem:
+    grey = renderer.canvas(img)
+    target = 0.2 + 0.8 * torch.from_numpy(grey)
+    return Problem(
+        target=target,
+        ink=renderer.ink,
+        blank=renderer.blank,
+        cost=renderer.cost,
+        row_gap=6,
+        reverse=renderer.reverse,
+        gram=renderer.gram,
+        texture=renderer.texture,
+    )
+
+
+@pytest.fixture(scope="module")
+def small_problem(tmp_path_factory: pytest.TempPathFactory) -> tuple[Renderer, Problem]:
+    renderer = Renderer(SMALL)
+    img = Image.open(write_photo(tmp_path_factory.mktemp("img") / "p.png"))
+    return renderer, problem_for(renderer, img)
+
+
+def spatial_objective(diff: torch.Tensor, settings: Settings) -> float:
+    """Σ w·mean(full convolution with the Gaussian)², written the slow, obvious way."""
+    total = 0.0
+    for sigma, weight in settings.blur_weights:
+        k = gaussian_kernel(sigma, torch.float64)
+        r = k.numel() // 2
+        x = F.conv2d(
+            diff[None, None].double(), k.view(1, 1, 1, -1), padding=(0, 2 * r)
+        )  # full: every blurred pixel counts
+        x = F.conv2d(x, k.view(1, 1, -1, 1), padding=(2 * r, 0))
+        total += weight * float(x.square().sum()) / diff.numel()
+    return total
+
+
+def test_fft_objective_is_the_full_convolution_and_its_gradient_is_exact() -> None:
+    settings = Settings()
+    torch.manual_seed(0)
+    paper, target = torch.rand(60, 48), torch.rand(60, 48)
+    objective = Objective(settings, (60, 48), torch.device("cpu"))
+    assert float(objective(paper, target)) == pytest.approx(spatial_objective(paper - target, settings), rel=1e-4)
+    p = paper.clone().requires_grad_(True)
+    objective(p, target).backward()
+    torch.testing.assert_close(objective.gradient(paper, target), p.grad, rtol=1e-4, atol=1e-9)
+
+
+def test_refinement_ends_where_no_single_glyph_change_helps(small_problem: tuple[Renderer, Problem]) -> None:
+    renderer, problem = small_problem
+    objective = Objective(renderer.settings, tuple(problem.target.shape), torch.device("cpu"))
+    choice = refine(problem, objective, tone_lookup(problem), renderer.settings)
+
+    def loss(c: torch.Tensor) -> float:
+        return energy(problem, objective, renderer.settings, c)
+
+    best = loss(choice)
+    rows, cols = problem.grid
+    for r in range(rows):
+        for c in range(cols):
+            trial = choice.clone()
+            for k in range(len(renderer.codes)):
+                trial[r, c] = k
+                assert loss(trial) >= best - 1e-9, f"cell ({r},{c}) could still improve"
+
+
+def test_refinement_beats_the_tone_lookup_on_the_published_metric(tmp_path) -> None:
+    renderer = Renderer(Settings(columns=12))
+    img = Image.open(write_photo(tmp_path / "p.png", (120, 150)))
+    grey = renderer.canvas(img)
+    lookup = Renderer(Settings(columns=12, sweeps=0)).render(img)
+    refined = renderer.render(img)
+
+    def ratio(art: Art) -> float:
+        return score(renderer.atlas.compose(art.codes, 6, art.modes, art.mode_names), grey, 24, 6).ratio_far
+
+    assert ratio(refined) < 0.9 * ratio(lookup)
+
+
+def test_gradient_stage_lowers_the_loss_and_is_seeded(small_problem: tuple[Renderer, Problem]) -> None:
+    renderer, problem = small_problem
+    settings = renderer.settings.replace(steps=60, warmup=10, lr=0.1, diversity_weight=0.01, pool_weight=0.5)
+    objective = Objective(settings, tuple(problem.target.shape), torch.device("cpu"))
+
+    def run(seed: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        return gradient_stage(problem, objective, settings, generator, start=None)
+
+    first, again = run(3), run(3)
+    assert torch.equal(first, again)
+    zeros = torch.zeros_like(first)
+    assert float(objective(render_hard(first, problem.ink, 6), problem.target)) < float(
+        objective(render_hard(zeros, problem.ink, 6), problem.target)
+    )
+
+
+def test_every_printable_code_has_a_glyph_that_fills_the_cell_like_the_printer() -> None:
+    atlas = load_atlas()
+    assert atlas.ink.shape == (256, 24, 12)
+    blank = {0x20, 0xFF}
+    for code in np.flatnonzero(PRINTABLE):
+        assert atlas.ink[code].any() == (code not in blank), hex(code)
+    assert not atlas.ink[~PRINTABLE].any()
+    assert atlas.ink[0xDB].all()  # █ fills the whole 12×24 cell
+    assert atlas.ink[0xDC][12:].all() and not atlas.ink[0xDC][:12].any()  # ▄
+    for code in (0xB3, 0xBA, 0xC5, 0xCE):  # │ ║ ┼ ╬ run from the top dot row to the bottom one
+        assert atlas.ink[code][0].any() and atlas.ink[code][-1].any(), code_to_char(code)
+    for code in (0xC4, 0xCD, 0xC5):  # ─ ═ ┼ run from the left edge to the right edge
+        assert atlas.ink[code][:, 0].any() and atlas.ink[code][:, -1].any(), code_to_char(code)
+
+
+def test_a_user_font_with_offset_moves_its_glyphs() -> None:
+    base, shifted = load_atlas(), load_atlas(FontSpec(path=load_atlas().font.resolved_path(), offset_y=2))
+    a = 0x41
+    np.testing.assert_array_equal(shifted.ink[a][2:], base.ink[a][:-2])
+    assert shifted.ink[0xDB].all(), "block elements fill the cell whatever the font"
+
+
+def test_modes_derive_from_the_plain_glyph() -> None:
+    atlas = load_atlas()
+    normal, reverse, emphasized, underline = atlas.mode_ink(("normal", "reverse", "emphasized", "underline2"))
+    a = normal[0x41]
+    np.testing.assert_array_equal(reverse[0x41], ~a)
+    assert (emphasized[0x41] >= a).all() and emphasized[0x41][:, 1:].sum() > a.sum()
+    assert underline[0x20][-2:].all() and not underline[0x20][:-2].any()
+    assert not reverse[0x07].any(), "control codes are never printed, in any mode"
+
+
+def test_halftone_floor_is_dots_with_blank_gaps() -> None:
+    rng = np.random.default_rng(0)
+    ref = 0.2 + 0.8 * rng.random((60, 48))
+    rows = paper_rows(60, 24, 6)
+    half = floyd_steinberg(ref, rows)
+    assert set(np.unique(half)) <= {0.0, 1.0}
+    assert (half[~rows] == 1).all()
+    # Tone is kept down to the last gap, whose error has no row left to go to.
+    assert half[:54].mean() == pytest.approx(ref[:54].mean(), abs=0.02)
+
+
+def test_score_of_the_halftone_itself_is_the_floor() -> None:
+    grey = np.tile(np.linspace(0, 1, 48, dtype=np.float32), (60, 1))
+    ref = 0.2 + 0.8 * grey
+    half = floyd_steinberg(ref, paper_rows(60, 24, 6))
+    s = score(half, grey, 24, 6)
+    assert s.ratio_far == pytest.approx(1.0) and s.ratio_near == pytest.approx(1.0)
+    assert math.isfinite(s.far)
+
+
+def test_banned_and_block_glyphs_are_never_chosen(tmp_path) -> None:
+    img = Image.open(write_photo(tmp_path / "p.png"))
+    art = Renderer(Settings(columns=8, banned="@#", blocks="none")).render(img)
+    assert not np.isin(art.codes, [ord("@"), ord("#"), *BLOCK_CODES]).any()

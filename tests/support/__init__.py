@@ -1,0 +1,1 @@
+"""What the tests share: fake printers, pictures, the daemon as a subprocess, a broker."""
