@@ -464,10 +464,24 @@ class Judged:
     words: tuple[str, ...] = ()
 
 
-def cell_stats(art: Art) -> dict[str, float]:
-    codes = art.codes
-    assert art.modes is not None
-    cells = codes.astype(np.int64) + 256 * art.modes.astype(np.int64)
+@dataclass(frozen=True)
+class Grid:
+    """A print's cells: (R, C) CP437 codes and mode indexes. Not an Art: a tree under test may
+    know print modes this one does not."""
+
+    codes: np.ndarray
+    modes: np.ndarray
+    row_gap: int
+
+    @classmethod
+    def of(cls, art: Art) -> Grid:
+        assert art.modes is not None
+        return cls(art.codes, art.modes, art.row_gap)
+
+
+def cell_stats(grid: Grid) -> dict[str, float]:
+    codes = grid.codes
+    cells = codes.astype(np.int64) + 256 * grid.modes.astype(np.int64)
     return {
         "shade": float(np.isin(codes, SHADE_CODES).mean()),
         "characters": float((~np.isin(codes, (*BLOCK_CODES, *BLANK_CODES))).mean()),
@@ -499,9 +513,9 @@ def read_words(paper: np.ndarray, expected: tuple[str, ...], row_gap: int) -> tu
     return tuple(w for w in expected if w in read)
 
 
-def judge(name: str, paper: np.ndarray, art: Art | None, seconds: float, ocr: bool, cache: Path) -> Judged:
+def judge(name: str, paper: np.ndarray, grid: Grid | None, seconds: float, ocr: bool, cache: Path) -> Judged:
     picture = BY_NAME[name]
-    row_gap = art.row_gap if art is not None else ROW_GAP
+    row_gap = grid.row_gap if grid is not None else ROW_GAP
     shape = paper.shape
     photo = photo_faces(name, shape, cache)
     s = score(paper, photo.grey, CELL_H, row_gap)
@@ -510,7 +524,7 @@ def judge(name: str, paper: np.ndarray, art: Art | None, seconds: float, ocr: bo
         kind=picture.kind,
         paper=paper,
         seconds=seconds,
-        cells=cell_stats(art) if art is not None else None,
+        cells=cell_stats(grid) if grid is not None else None,
         ratios={sigma: s.ratio(sigma) for sigma in SIGMAS},
         ssim=s.ssim,
     )
@@ -548,7 +562,7 @@ def run_method(
         rendered = render(img)
         seconds = time.perf_counter() - start
         paper, art = as_paper(rendered)
-        out.append(judge(name, paper, art, seconds, ocr, cache))
+        out.append(judge(name, paper, Grid.of(art) if art else None, seconds, ocr, cache))
     return out
 
 
@@ -628,7 +642,7 @@ for path in sorted(photos.glob("*.png")):
     art = renderer.render(img)
     seconds = time.perf_counter() - start
     paper = renderer.atlas.compose(art.codes, art.row_gap, art.modes, art.mode_names)
-    np.savez(out / (path.stem + ".npz"), codes=art.codes, modes=art.modes, names=np.array(art.mode_names),
+    np.savez(out / (path.stem + ".npz"), codes=art.codes, modes=art.modes,
              row_gap=art.row_gap, seconds=seconds, paper=paper.astype(np.float32))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 """
@@ -637,7 +651,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 @dataclass(frozen=True)
 class Printed:
     paper: np.ndarray
-    art: Art | None
+    grid: Grid
     seconds: float
 
 
@@ -683,13 +697,8 @@ def render_apart(
         printed = {}
         for name in photos:
             saved = np.load(outs / f"{name}.npz")
-            art = Art(
-                codes=saved["codes"],
-                row_gap=int(saved["row_gap"]),
-                modes=saved["modes"],
-                mode_names=tuple(str(n) for n in saved["names"]),
-            )
-            printed[name] = Printed(saved["paper"].astype(np.float64), art, float(saved["seconds"]))
+            grid = Grid(saved["codes"], saved["modes"], int(saved["row_gap"]))
+            printed[name] = Printed(saved["paper"].astype(np.float64), grid, float(saved["seconds"]))
         return printed, int(done.stdout.split()[-1])
 
 
@@ -834,7 +843,7 @@ def measure_method(method: str, photos: dict[str, Image.Image], args: argparse.N
         return summarise(run_method(REFERENCES[method], photos, ocr, args.cache)) | {"peak_mb": None}
     release = args.release if method == "release" else None
     printed, peak = render_apart(photos, "default" if release else method, release, args.tree)
-    judged = [judge(n, p.paper, p.art, p.seconds, ocr, args.cache) for n, p in printed.items()]
+    judged = [judge(n, p.paper, p.grid, p.seconds, ocr, args.cache) for n, p in printed.items()]
     return summarise(judged) | {"peak_mb": peak}
 
 
