@@ -28,7 +28,8 @@ The benchmark (references included; out/faces/ gets table.md and the contact she
 Methods: `default` (the renderer's default settings), any preset by name (`epson`, `text`, `plain`,
 ...), both rendered in a subprocess by the optimizer of `--tree` (default: the one imported here),
 `release` (the renderer at git commit --release, run from `git archive` in a subprocess),
-`halftone` (the floor), `mosaic` (each cell's glyph area its true mean grey), `quarter-mosaic` (each
+`halftone` (the metric's floor, dithered across the gap rows), `halftone-rows` (Floyd–Steinberg on
+the text rows alone), `mosaic` (each cell's glyph area its true mean grey), `quarter-mosaic` (each
 quarter of it), `photo` (the photo itself, a sanity check). `--check` asserts the judge's sanity:
 the photo is picked out 8/8 at distance ~0 and a print of another person is not.
 
@@ -71,7 +72,7 @@ from PIL import Image, ImageDraw, ImageFont
 from optimizer import Art, load_atlas
 from optimizer.framing import fit_to_canvas
 from optimizer.glyphs import BLOCK_CODES, SHADE_CODES, SPACE
-from optimizer.metric import SIGMAS, blur, halftone_floor, reference_tone, score
+from optimizer.metric import SIGMAS, blur, floyd_steinberg, halftone_floor, reference_tone, score
 from optimizer.target import flatten, rows_for, to_grey
 
 log = logging.getLogger("faces")
@@ -425,20 +426,44 @@ def mosaic(img: Image.Image, split: int = 1) -> np.ndarray:
     return paper.reshape(rows * PITCH, cols * CELL_W)
 
 
+def squeezed(grey: np.ndarray) -> np.ndarray:
+    """(R·30, W) → (R, 24, W): each pitch of the canvas resampled into its 24 text rows, as a print
+    that knows its gaps draws it (seen past the gaps, the text rows are stretched back)."""
+    rows = grey.shape[0] // PITCH
+    pitches = torch.from_numpy(np.asarray(grey, np.float64)).reshape(rows, 1, PITCH, -1)
+    return F.interpolate(pitches, size=(CELL_H, grey.shape[1]), mode="area")[:, 0].numpy()
+
+
+def with_gaps(text: np.ndarray) -> np.ndarray:
+    """(R, 24, W) text rows → (R·30, W) paper with the blank gap rows under each."""
+    rows, _, width = text.shape
+    paper = np.ones((rows, PITCH, width))
+    paper[:, :CELL_H] = text
+    return paper.reshape(rows * PITCH, width)
+
+
 def photo_itself(img: Image.Image) -> np.ndarray:
     """The judge's sanity check: the photo printed as a perfect print would, each pitch of it
     squeezed into its text rows, the gap rows blank. Seen past its gaps it is the photo again."""
-    rows, cols = grid_for(img)
-    grey = torch.from_numpy(photo_grey(img, (rows * PITCH, cols * CELL_W)))
-    pitches = grey.reshape(rows, 1, PITCH, cols * CELL_W)
-    text = F.interpolate(pitches, size=(CELL_H, cols * CELL_W), mode="area")[:, 0]
-    paper = torch.ones(rows, PITCH, cols * CELL_W, dtype=grey.dtype)
-    paper[:, :CELL_H] = text
-    return paper.reshape(rows * PITCH, cols * CELL_W).numpy()
+    return with_gaps(squeezed(photo_grey(img, grid_shape(img))))
+
+
+def halftone_rows(img: Image.Image) -> np.ndarray:
+    """Floyd–Steinberg on the text rows only: each pitch of the mapped photo squeezed into its 24
+    text rows, darkened so the pitch keeps its tone ((24·t + 6)/30 = tone), dithered as one image
+    without the gaps, the gaps put back. The metric's floor dithers across the blank gap rows
+    instead, and the error held back there lands as a dark band on the next text row."""
+    ref = reference_tone(photo_grey(img, grid_shape(img)), CELL_H, ROW_GAP)
+    text = np.clip((PITCH * squeezed(ref) - ROW_GAP) / CELL_H, 0.0, 1.0)
+    rows, _, width = text.shape
+    flat = text.reshape(rows * CELL_H, width)
+    dots = floyd_steinberg(flat, np.ones(flat.shape[0], dtype=bool))
+    return with_gaps(dots.reshape(rows, CELL_H, width))
 
 
 REFERENCES: dict[str, Callable[[Image.Image], Rendered]] = {
     "halftone": halftone,
+    "halftone-rows": halftone_rows,
     "mosaic": mosaic,
     "quarter-mosaic": functools.partial(mosaic, split=2),
     "photo": photo_itself,
@@ -853,7 +878,7 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="the judge's sanity check, then stop")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--out", type=Path, default=Path("out/faces"))
-    parser.add_argument("--methods", default="default,release,halftone,mosaic,quarter-mosaic")
+    parser.add_argument("--methods", default="default,release,halftone,halftone-rows,mosaic,quarter-mosaic")
     parser.add_argument("--release", default=RELEASE, help="the git commit the `release` method renders with")
     parser.add_argument("--tree", type=Path, help="render default and presets with this checkout's optimizer")
     parser.add_argument("--only", help="comma-separated picture names")
