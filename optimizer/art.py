@@ -76,7 +76,8 @@ class Art:
         for codes, modes in zip(self.codes, self.modes, strict=True):
             line, current = [], ""
             for code, mode in zip(codes.tobytes().decode("cp437"), modes, strict=True):
-                sgr = (lead + ANSI_SGR[self.mode_names[mode]]).rstrip(";")
+                parts = self.mode_names[mode].split("+")  # a combined mode sets each part's SGR
+                sgr = (lead + ";".join(ANSI_SGR[part] for part in parts if ANSI_SGR[part])).rstrip(";")
                 if sgr != current:
                     line.append(f"\x1b[0;{sgr}m" if sgr else "\x1b[0m")
                     current = sgr

@@ -32,7 +32,11 @@ SPACE = 0x20
 #   emphasized  ESC E 1  every dot printed again one dot to the right: strokes a dot thicker
 #   underline   ESC - 1  a 1-dot line across the whole cell width on its bottom dot row
 #   underline2  ESC - 2  the same, 2 dots thick
-MODES = ("normal", "reverse", "emphasized", "underline", "underline2")
+#   a+b         both at once: emphasized strokes with an underline, or thick white strokes in reverse
+#               (mid-tones that no single mode reaches with a character: CP437's denser glyphs cover
+#               at most 40% of a cell, a reversed one at least 75%)
+SINGLE_MODES = ("normal", "reverse", "emphasized", "underline", "underline2")
+MODES = (*SINGLE_MODES, "emphasized+underline", "emphasized+underline2", "reverse+emphasized")
 
 DEFAULT_FONT_FILE = "terminus-normal.otb"
 
@@ -120,6 +124,11 @@ class GlyphAtlas:
 
 def _apply_mode(ink: np.ndarray, mode: str) -> np.ndarray:
     """(256, h, w) plain bitmaps → the same glyphs as `mode` prints them."""
+    if "+" in mode:  # the printer thickens first, then underlines or reverses what it drew
+        out = ink
+        for part in sorted(mode.split("+"), key=("emphasized", "underline", "underline2", "reverse").index):
+            out = _apply_mode(out, part)
+        return out
     out = ink.copy()
     if mode == "normal":
         return out

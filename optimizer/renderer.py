@@ -88,7 +88,7 @@ class Renderer:
         pitch = self.atlas.cell_height + settings.row_gap
         darkest_cell = 1.0 - float(self.ink.mean(dim=(1, 2)).max()) * self.atlas.cell_height / pitch
         self.darkest = max(darkest_printable(self.atlas.cell_height, settings.row_gap), darkest_cell)
-        self.gram = glyph_gram(self.ink, settings.blur_weights)
+        self.gram = glyph_gram(self.ink, settings.blur_weights + settings.seen_weights)
         self.texture = glyph_texture(self.ink, settings.row_gap)
         log.debug("renderer on %s with %d distinct cells", self.device, len(self.codes))
 

@@ -70,57 +70,127 @@ def fast_len(n: int) -> int:
         n += 1
 
 
-class Objective:
-    """J = Σ weight·mean((G_σ (print − target))²) over the configured blurs (σ=0: no blur).
+class _Blurs:
+    """Σ weight·mean((G_σ diff)²) over a list of blurs of one canvas, in the frequency domain.
 
-    The blurs are full convolutions of the zero-padded difference, computed in the frequency
-    domain: every cell, at the edge too, sees the same quadratic form, so the discrete search's
-    second-order step is exact and cannot cycle. gradscii-art's average-pool term is optional and
-    used by the gradient stage only.
+    The blurs are full convolutions of the zero-padded difference: every cell, at the edge too, sees
+    the same quadratic form, so the discrete search's second-order step is exact and cannot cycle.
     """
 
-    def __init__(self, settings: Settings, shape: tuple[int, int], device: torch.device):
-        self.shape = shape
-        self.pool_weight = settings.pool_weight
-        self.blur_weights = settings.blur_weights
-        self.margin = max(math.ceil(4 * sigma) for sigma, _ in settings.blur_weights)
+    def __init__(self, weights: tuple[tuple[float, float], ...], shape: tuple[int, int], mean_over: int, device):
+        self.margin = max(math.ceil(4 * sigma) for sigma, _ in weights)
         self.fft_shape = (fast_len(shape[0] + 2 * self.margin), fast_len(shape[1] + 2 * self.margin))
         ny, nx = self.fft_shape
         transfer = torch.zeros(ny, nx // 2 + 1, device=device)
-        for sigma, weight in settings.blur_weights:
+        for sigma, weight in weights:
             gy = _kernel_power(sigma, ny, full=True, device=device)
             gx = _kernel_power(sigma, nx, full=False, device=device)
             transfer += weight * gy[:, None] * gx[None, :]
-        self.transfer = transfer / (shape[0] * shape[1])  # per canvas pixel, as a mean
+        self.transfer = transfer / mean_over  # per canvas pixel, as a mean
+
+    def apply_q(self, diff: torch.Tensor) -> torch.Tensor:
+        spectrum = torch.fft.rfft2(diff, s=self.fft_shape)
+        return torch.fft.irfft2(spectrum * self.transfer, s=self.fft_shape)[: diff.shape[0], : diff.shape[1]]
+
+
+def seen(canvas: torch.Tensor, cell_height: int, row_gap: int) -> torch.Tensor:
+    """(R·(h+gap), W) paper → (R·h, W): the glyph rows only, as the eye reads a receipt up close
+    (it skips the blank gaps between text rows)."""
+    height, width = canvas.shape
+    pitch = cell_height + row_gap
+    return canvas.reshape(height // pitch, pitch, width)[:, :cell_height].reshape(-1, width)
+
+
+def unseen(grad: torch.Tensor, cell_height: int, row_gap: int) -> torch.Tensor:
+    """The adjoint of `seen`: glyph rows back in place, zeros in the gaps."""
+    rows = grad.shape[0] // cell_height
+    bands = grad.reshape(rows, cell_height, grad.shape[1])
+    return F.pad(bands, (0, 0, 0, row_gap)).reshape(-1, grad.shape[1])
+
+
+def seen_target(target: torch.Tensor, cell_height: int, row_gap: int, gain: float, sigma: float) -> torch.Tensor:
+    """What the glyph rows should look like up close: each text row's whole band of photo (gap rows
+    included) squeezed onto its glyph rows, its detail (the photo minus its σ blur) times `gain`, as
+    an artist exaggerates the features that make a face. The tone seen from a step back is not
+    touched: only detail finer than σ is scaled."""
+    height, width = target.shape
+    pitch = cell_height + row_gap
+    bands = target.reshape(height // pitch, 1, pitch, width)
+    squeezed = F.interpolate(bands, size=(cell_height, width), mode="bilinear", antialias=True, align_corners=False)
+    squeezed = squeezed.reshape(-1, width)
+    if gain == 1.0:
+        return squeezed
+    base = blur(squeezed, sigma) / blur(torch.ones_like(squeezed), sigma)
+    return (base + gain * (squeezed - base)).clamp(0.0, 1.0)
+
+
+class Objective:
+    """J = Σ weight·mean((G_σ (print − target))²) over the configured blurs of the paper (σ=0: no
+    blur), plus the same over the glyph rows seen up close against `seen_target` (seen_weights).
+
+    Quadratic in the print, so refine's second-order step is exact. gradscii-art's average-pool
+    term is optional and used by the gradient stage only.
+    """
+
+    def __init__(self, settings: Settings, target: torch.Tensor, cell_height: int, row_gap: int):
+        self.target = target
+        self.cell_height, self.row_gap = cell_height, row_gap
+        self.pool_weight = settings.pool_weight
+        self.blur_weights = settings.blur_weights + settings.seen_weights
+        device = target.device
+        shape = tuple(target.shape)
+        self.paper = _Blurs(settings.blur_weights, shape, shape[0] * shape[1], device)
+        self.close: _Blurs | None = None
+        self.margin = self.paper.margin
+        if settings.seen_weights:
+            self.seen_target = seen_target(target, cell_height, row_gap, settings.detail_gain, settings.detail_sigma)
+            seen_shape = tuple(self.seen_target.shape)
+            self.close = _Blurs(settings.seen_weights, seen_shape, shape[0] * shape[1], device)
+            self.margin = max(self.margin, self.close.margin)
 
     def reach(self, pitch: int, width: int) -> tuple[int, int]:
         """(rows, columns): how far apart two cells of this pitch and width can be and still
         interact. Q is a sum of Gaussian autocorrelations, each zero beyond twice its blur's radius,
-        and the zero padding of the FFT is wide enough that nothing wraps round."""
-        return math.ceil(2 * self.margin / pitch), math.ceil(2 * self.margin / width)
+        and the zero padding of the FFT is wide enough that nothing wraps round. (Seen up close the
+        rows are closer, by the gap, which the pitch here does not subtract: the seen blurs are the
+        narrow ones.)"""
+        rows = math.ceil(2 * self.paper.margin / pitch)
+        if self.close is not None:
+            rows = max(rows, math.ceil(2 * self.close.margin / self.cell_height))
+        return rows, math.ceil(2 * self.margin / width)
 
-    def apply_q(self, diff: torch.Tensor) -> torch.Tensor:
+    def apply_q(self, diff: torch.Tensor, close_diff: torch.Tensor | None) -> torch.Tensor:
         """Q·diff, where J = diffᵀ Q diff (without the pool term): half the gradient."""
-        spectrum = torch.fft.rfft2(diff, s=self.fft_shape)
-        return torch.fft.irfft2(spectrum * self.transfer, s=self.fft_shape)[: diff.shape[0], : diff.shape[1]]
+        q = self.paper.apply_q(diff)
+        if self.close is not None and close_diff is not None:
+            q = q + unseen(self.close.apply_q(close_diff), self.cell_height, self.row_gap)
+        return q
 
-    def __call__(self, paper: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        diff = paper - target
-        loss = (diff * self.apply_q(diff)).sum()
+    def _diffs(self, paper: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        diff = paper - self.target
+        if self.close is None:
+            return diff, None
+        return diff, seen(paper, self.cell_height, self.row_gap) - self.seen_target
+
+    def __call__(self, paper: torch.Tensor) -> torch.Tensor:
+        diff, close_diff = self._diffs(paper)
+        loss = (diff * self.paper.apply_q(diff)).sum()
+        if self.close is not None and close_diff is not None:
+            loss = loss + (close_diff * self.close.apply_q(close_diff)).sum()
         if self.pool_weight:
             pooled = F.avg_pool2d(diff[None, None], kernel_size=4, stride=2)
             loss = loss + self.pool_weight * pooled.square().mean()
         return loss
 
-    def gradient(self, paper: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def gradient(self, paper: torch.Tensor) -> torch.Tensor:
         """dJ/dpaper of the blur terms."""
-        return 2.0 * self.apply_q(paper - target)
+        return 2.0 * self.apply_q(*self._diffs(paper))
 
     def gram(self, ink: torch.Tensor, cached: torch.Tensor | None = None) -> torch.Tensor:
         """(K, K): inkₐᵀ Q ink_b, how much two glyphs' blurred inks overlap (position-free);
         `cached`: glyph_gram(ink, these blur weights), which a renderer computes once."""
         overlap = glyph_gram(ink, self.blur_weights) if cached is None else cached
-        return overlap / (self.shape[0] * self.shape[1])
+        return overlap / self.target.numel()
 
 
 def glyph_gram(ink: torch.Tensor, blur_weights: tuple[tuple[float, float], ...]) -> torch.Tensor:
@@ -200,7 +270,7 @@ def gradient_stage(
             u = torch.rand(logits.shape, generator=generator, device=device).clamp_(1e-9, 1 - 1e-9)
             noisy = logits - torch.log(-torch.log(u))
         weights = torch.softmax(noisy / temperature, dim=-1)  # (R, C, K)
-        loss = objective(render_soft(weights, problem.ink, problem.row_gap), problem.target)
+        loss = objective(render_soft(weights, problem.ink, problem.row_gap))
         loss = loss + (weights @ problem.cost).mean()
         if settings.diversity_weight:
             usage = weights.mean(dim=(0, 1))[visible]  # blank glyphs are free to fill paper
@@ -253,6 +323,7 @@ def cell_terms(problem: Problem, settings: Settings) -> torch.Tensor:
       the photo is in the cell, so flat areas get even glyphs and strokes go where the photo has
       structure. This is the part of SSIM a squared error misses: on a flat patch any pattern costs
       nearly all of SSIM, whatever its energy.
+    - Block glyphs pay `cost` where the photo is busy, so characters draw its features.
     - Reverse only where the photo, seen over about three cells, is dark, so reverse comes in
       regions and not in islands.
     """
@@ -263,11 +334,14 @@ def cell_terms(problem: Problem, settings: Settings) -> torch.Tensor:
     cell_tone = cells.mean(dim=(1, 3))  # (R, C)
     paper = 1.0 - problem.ink.mean(dim=(1, 2)) * h / pitch  # (K,)
     terms = settings.tone_weight * (paper - cell_tone[..., None]).square()
+    blurred = blur(problem.target - 1.0, SSIM_BLUR).reshape(rows, pitch, cols, w)
+    flat = FLAT / (FLAT + blurred.var(dim=(1, 3), unbiased=False))  # (R, C): 1 flat, 0 busy
     if settings.texture_weight:
-        seen = blur(problem.target - 1.0, SSIM_BLUR).reshape(rows, pitch, cols, w)
-        flat = FLAT / (FLAT + seen.var(dim=(1, 3), unbiased=False))  # (R, C): 1 flat, 0 busy
         texture = glyph_texture(problem.ink, problem.row_gap) if problem.texture is None else problem.texture
         terms = terms + settings.texture_weight * flat[..., None] * texture
+    # Shades fill, characters draw: a block glyph costs what it costs only where the photo has
+    # something to draw; on a flat patch ▒ is the even fill no character can give.
+    terms = terms + (1.0 - flat)[..., None] * problem.cost
     if problem.reverse is not None and settings.reverse_below < 1.0:
         region = blur(cell_tone[None], 1.0)[0] / blur(torch.ones_like(cell_tone)[None], 1.0)[0]
         barred = region > settings.reverse_below
@@ -279,8 +353,8 @@ def energy(problem: Problem, objective: Objective, settings: Settings, choice: t
     """What refine minimises, whole: the objective, the cell terms and reverse coherence."""
     rows, cols = problem.grid
     paper = render_hard(choice, problem.ink, problem.row_gap)
-    own = cell_terms(problem, settings) + problem.cost / (rows * cols)
-    total = objective(paper, problem.target) + own.gather(-1, choice[..., None]).sum()
+    own = cell_terms(problem, settings)
+    total = objective(paper) + own.gather(-1, choice[..., None]).sum()
     if problem.reverse is not None:
         flag = problem.reverse[choice].float()
         edges = (flag[1:] != flag[:-1]).sum() + (flag[:, 1:] != flag[:, :-1]).sum()
@@ -309,7 +383,7 @@ def refine(
     flat_ink = problem.ink.reshape(k, h * w)
     gram = objective.gram(problem.ink, problem.gram)
     self_term = gram.diagonal()
-    own = (cell_terms(problem, settings) + problem.cost / (rows * cols)).reshape(rows * cols, k)
+    own = cell_terms(problem, settings).reshape(rows * cols, k)
     coherence = settings.reverse_coherence / (rows * cols)
     leave = None
     if problem.keep is not None and problem.keep_cost is not None:
@@ -325,7 +399,7 @@ def refine(
     most = settings.sweeps * NEAR_MOVES
     for step in range(most):
         paper = render_hard(choice, problem.ink, problem.row_gap)
-        grad = objective.gradient(paper, problem.target)
+        grad = objective.gradient(paper)
         at = dirty.reshape(-1).nonzero()[:, 0]
         grad = cell_view(grad, h, w, problem.row_gap).reshape(rows * cols, h * w)[at]
         current = choice.reshape(-1)[at][:, None]
@@ -359,7 +433,7 @@ def refine(
 def optimise(problem: Problem, settings: Settings, progress: Progress | None = None) -> torch.Tensor:
     """The configured pipeline: start, gradient stage, discrete refinement → (R, C) choice."""
     generator = torch.Generator(device=problem.target.device).manual_seed(settings.seed)
-    objective = Objective(settings, tuple(problem.target.shape), problem.target.device)
+    objective = Objective(settings, problem.target, problem.ink.shape[1], problem.row_gap)
     choice = tone_lookup(problem) if settings.init == "lookup" else None
     if choice is not None and problem.keep is not None and problem.keep_cost is not None:
         choice = torch.where(problem.keep_cost > 0, problem.keep, choice)  # still cells start as they were

@@ -42,12 +42,17 @@ class Settings:
     blocks: str = "shades"
     # What a cell of ░▒▓█▄▌▐▀■ costs, in units of the objective, so that characters win wherever
     # they draw the photo nearly as well (measured in benchmarks/gallery.py).
-    block_cost: float = 0.005
+    block_cost: float = 0.05
 
     # Objective: weights of the blurred squared error at each σ (0 means unblurred pixels):
     # σ=4 is the photo from a step back, σ=2 and σ=1 its shapes and edges up close. Plus
     # gradscii-art's 4×4/stride-2 average-pool term for the gradient stage.
-    blur_weights: tuple[tuple[float, float], ...] = ((4.0, 1.0), (2.0, 0.5), (1.0, 1.0))
+    blur_weights: tuple[tuple[float, float], ...] = ((4.0, 1.0),)
+    # The glyph rows seen up close (gaps skipped, as the eye reads text) against the photo's bands
+    # squeezed onto them, with detail finer than detail_sigma exaggerated by detail_gain.
+    seen_weights: tuple[tuple[float, float], ...] = ((2.0, 0.5), (1.0, 1.5))
+    detail_gain: float = 4.0
+    detail_sigma: float = 4.0
     pool_weight: float = 0.0
     diversity_weight: float = 0.0
 
@@ -131,6 +136,8 @@ PRESETS: dict[str, Settings] = {
         tone_weight=0.0,
         texture_weight=0.0,
         blur_weights=((0.0, 1.0),),
+        seen_weights=(),
+        detail_gain=1.0,
         pool_weight=0.5,
         diversity_weight=0.01,
         steps=10_000,

@@ -32,6 +32,17 @@ MODE_OFF = {
     "underline": ESC + b"-\x00",
     "underline2": ESC + b"-\x00",
 }
+
+
+def mode_on(mode: str) -> bytes:
+    """The switches for a print mode; a combined one (`reverse+emphasized`) turns on each part."""
+    return b"".join(MODE_ON[part] for part in mode.split("+"))
+
+
+def mode_off(mode: str) -> bytes:
+    return b"".join(MODE_OFF[part] for part in mode.split("+"))
+
+
 CUT = {"full": GS + b"V\x00", "partial": GS + b"V\x01", "none": b""}
 DEFAULT_PITCH_DOTS = 30
 
@@ -64,13 +75,13 @@ def encode_line(text: bytes, modes: Sequence[str]) -> bytes:
     for byte, mode in zip(text, modes, strict=True):
         if mode != current:
             if current != "normal":
-                out += MODE_OFF[current]
+                out += mode_off(current)
             if mode != "normal":
-                out += MODE_ON[mode]
+                out += mode_on(mode)
             current = mode
         out.append(byte)
     if current != "normal":
-        out += MODE_OFF[current]
+        out += mode_off(current)
     return bytes(out) + LF
 
 

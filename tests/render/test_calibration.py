@@ -96,4 +96,5 @@ def test_the_calibration_job_prints_markers_as_images_and_glyphs_as_text() -> No
     job = calibration_job(MODES, PaperSettings())
     assert job.count(b"\x1dv0") == 2 * len(MODES)  # a band above and below each mode's grid
     assert all(bytes([c]) in job for c in CODES)
-    assert job.count(b"\x1dB\x01") == 7  # reverse switched on once per row of its section
+    reversed_sections = sum("reverse" in mode.split("+") for mode in MODES)  # reverse, reverse+emphasized
+    assert job.count(b"\x1dB\x01") == 7 * reversed_sections  # switched on once per row of each such section

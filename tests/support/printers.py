@@ -18,6 +18,7 @@ from typing import Any
 import usb.backend
 import usb.core
 
+from optimizer.glyphs import MODES
 from printd.printer.encoding import CODE_PAGE_PC437, DEFAULT_LINE_SPACING, ESC, GS, INIT, LF, MODE_OFF, MODE_ON
 
 DLE_EOT = b"\x10\x04"
@@ -111,16 +112,22 @@ class PrinterModel:
 
 
 def decode_rows(job: bytes) -> list[tuple[bytes, list[str]]]:
-    """Parse a job into its text rows and per-byte print modes, as a printer would."""
-    on = {v: k for k, v in MODE_ON.items()}
-    off = set(MODE_OFF.values())
+    """Parse a job into its text rows and per-byte print modes, as a printer would: each switch
+    turns one mode on or off; the modes on at once name the cell's mode (MODES' combined names)."""
+    switches = {v: (k, True) for k, v in MODE_ON.items()} | {v: (k, False) for k, v in MODE_OFF.items()}
+    names = {frozenset(m.split("+")): m for m in MODES}
     fixed = {INIT: 2, DEFAULT_LINE_SPACING: 2, CODE_PAGE_PC437[:2]: 3, ESC + b"3": 3}
-    i, rows, text, modes, current = 0, [], bytearray(), [], "normal"
+    i, rows, text, modes, active = 0, [], bytearray(), [], set()
     while i < len(job):
-        if job[i : i + 3] in on:
-            current, i = on[job[i : i + 3]], i + 3
-        elif job[i : i + 3] in off:
-            current, i = "normal", i + 3
+        if job[i : i + 3] in switches:
+            mode, on = switches[job[i : i + 3]]
+            if mode.startswith("underline"):
+                active -= {"underline", "underline2"}  # ESC - n sets the one underline thickness
+            if on:
+                active.add(mode)
+            else:
+                active.discard(mode)
+            i += 3
         elif job[i : i + 2] in fixed:
             i += fixed[job[i : i + 2]]
         elif job[i : i + 2] in (ESC + b"d", GS + b"V"):
@@ -130,7 +137,7 @@ def decode_rows(job: bytes) -> list[tuple[bytes, list[str]]]:
             text, modes, i = bytearray(), [], i + 1
         else:
             text.append(job[i])
-            modes.append(current)
+            modes.append(names[frozenset(active)] if active else "normal")
             i += 1
     return rows
 
