@@ -187,7 +187,8 @@ class Renderer:
         grid = self.grid_for(frames[0])
         rows, cols = grid
         # The most a cell can add to the objective, times steadiness: the price of leaving a glyph.
-        price = self.settings.steadiness * sum(w for _, w in self.settings.blur_weights) / (rows * cols)
+        weights = self.settings.blur_weights + self.settings.seen_weights
+        price = self.settings.steadiness * sum(w for _, w in weights) / (rows * cols)
         alignment = None
         arts: list[Art] = []
         previous: tuple[torch.Tensor, torch.Tensor] | None = None
