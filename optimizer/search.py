@@ -77,7 +77,9 @@ class _Blurs:
     the same quadratic form, so the discrete search's second-order step is exact and cannot cycle.
     """
 
-    def __init__(self, weights: tuple[tuple[float, float], ...], shape: tuple[int, int], mean_over: int, device):
+    def __init__(
+        self, weights: tuple[tuple[float, float], ...], shape: tuple[int, int], mean_over: int, device: torch.device
+    ):
         self.margin = max(math.ceil(4 * sigma) for sigma, _ in weights)
         self.fft_shape = (fast_len(shape[0] + 2 * self.margin), fast_len(shape[1] + 2 * self.margin))
         ny, nx = self.fft_shape
