@@ -45,6 +45,9 @@ PRUNE_EVERY = 3600.0  # seconds between retention passes while running
 BUZZER_PULSE = CD_KICK_2  # Epson's buzzer option hangs on the drawer-kick port: ESC p pulses it
 
 
+RELOAD_HINT = "SIGHUP: the config is read only at start; still running on the old one (restart printd to apply changes)"
+
+
 class Daemon:
     def __init__(self, config: Config, pin_factory: Any = None):
         self.config = config
@@ -232,6 +235,9 @@ class Daemon:
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
+        # SIGHUP's default action ends the process without a word, which systemd's
+        # Restart=on-failure takes for a clean exit and leaves the booth down.
+        signal.signal(signal.SIGHUP, lambda *_: log.warning(RELOAD_HINT))
         self.start()
         try:
             self.serve()

@@ -133,3 +133,22 @@ def test_send_goes_through_a_running_daemon(tmp_path: Path, printer: NetworkPrin
 
         report = json.loads(status.stdout)
         assert report["printer"] == "ready" and report["jobs"][0]["state"] == "done"
+
+
+def test_sighup_is_logged_and_the_daemon_keeps_printing(tmp_path: Path, printer: NetworkPrinter) -> None:
+    config = daemon_config(tmp_path, printer.uri)
+    inbox, spool = tmp_path / "inbox", tmp_path / "spool"
+    inbox.mkdir()
+    proc = start(config)
+    try:
+        write_photo(inbox / "before.png", (40, 50), seed=1)
+        wait_for(lambda: count(spool, JobState.DONE) == 1)  # up, with its signal handlers
+        proc.send_signal(signal.SIGHUP)
+        write_photo(inbox / "after.png", (40, 50), seed=2)
+        wait_for(lambda: count(spool, JobState.DONE) == 2)
+        assert proc.poll() is None, "SIGHUP must not stop the daemon"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert b"SIGHUP: the config is read only at start" in err
