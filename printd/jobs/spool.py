@@ -293,6 +293,7 @@ class Spool:
         """At start-up: jobs left in active/ by a crash go back to the queue, and submissions cut
         short in tmp/ are completed (their file is there: it was taken from the inbox or a client);
         only empty leftovers and half-received uploads (never acknowledged) are removed."""
+        self._set_aside_strays()
         recovered = []
         for folder in sorted(self.folder(JobState.ACTIVE).iterdir()):
             job = self.load(folder, JobState.ACTIVE)
@@ -313,6 +314,21 @@ class Spool:
             job.record.history.append(f"{time.strftime('%FT%T')} completed after an unclean stop")
             recovered.append(self._enqueue(job))
         return recovered
+
+    def _set_aside_strays(self) -> None:
+        """A job is a folder: anything else in a state folder (a note someone left in active/) is
+        moved to stray/ and said once, instead of stopping the daemon at start."""
+        for state in JobState:
+            folder = self.folder(state)
+            if not folder.is_dir():
+                continue
+            for entry in sorted(folder.iterdir()):
+                if entry.is_dir() and not entry.is_symlink():
+                    continue
+                stray = self.root / "stray"
+                stray.mkdir(exist_ok=True)
+                os.replace(entry, stray / f"{state.value}-{entry.name}")
+                log.warning("%s/%s is not a job (a job is a folder): set aside in %s", state.value, entry.name, stray)
 
     def prune(self, days: float, jobs: int, megabytes: float) -> list[str]:
         """Retention: done/ and failed/ lose their oldest jobs until none is older than `days`, at

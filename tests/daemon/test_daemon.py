@@ -152,3 +152,18 @@ def test_sighup_is_logged_and_the_daemon_keeps_printing(tmp_path: Path, printer:
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert b"SIGHUP: the config is read only at start" in err
+
+
+def test_a_stray_file_in_a_state_folder_is_set_aside(tmp_path: Path, printer: NetworkPrinter) -> None:
+    config = daemon_config(tmp_path, printer.uri)
+    inbox, spool = tmp_path / "inbox", tmp_path / "spool"
+    inbox.mkdir()
+    Spool(spool)  # the state folders, as a first start leaves them
+    (spool / "active" / "notes.txt").write_text("who left this here?")
+    (spool / "queued" / "x").symlink_to("/etc/hostname")
+    with running(config, printer) as proc:
+        write_photo(inbox / "p.png", (40, 50))
+        wait_for(lambda: count(spool, JobState.DONE) == 1)
+        assert proc.poll() is None
+    assert (spool / "stray" / "active-notes.txt").read_text() == "who left this here?"
+    assert (spool / "stray" / "queued-x").is_symlink()
