@@ -153,9 +153,8 @@ class Objective:
     def reach(self, pitch: int, width: int) -> tuple[int, int]:
         """(rows, columns): how far apart two cells of this pitch and width can be and still
         interact. Q is a sum of Gaussian autocorrelations, each zero beyond twice its blur's radius,
-        and the zero padding of the FFT is wide enough that nothing wraps round. (Seen up close the
-        rows are closer, by the gap, which the pitch here does not subtract: the seen blurs are the
-        narrow ones.)"""
+        and the zero padding of the FFT is wide enough that nothing wraps round. Seen up close,
+        past the gaps, text rows are a cell height apart instead of a pitch."""
         rows = math.ceil(2 * self.paper.margin / pitch)
         if self.close is not None:
             rows = max(rows, math.ceil(2 * self.close.margin / self.cell_height))

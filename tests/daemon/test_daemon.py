@@ -139,19 +139,15 @@ def test_sighup_is_logged_and_the_daemon_keeps_printing(tmp_path: Path, printer:
     config = daemon_config(tmp_path, printer.uri)
     inbox, spool = tmp_path / "inbox", tmp_path / "spool"
     inbox.mkdir()
-    proc = start(config)
-    try:
+    with running(config, printer) as proc:
         write_photo(inbox / "before.png", (40, 50), seed=1)
         wait_for(lambda: count(spool, JobState.DONE) == 1)  # up, with its signal handlers
         proc.send_signal(signal.SIGHUP)
         write_photo(inbox / "after.png", (40, 50), seed=2)
         wait_for(lambda: count(spool, JobState.DONE) == 2)
         assert proc.poll() is None, "SIGHUP must not stop the daemon"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
-    assert b"SIGHUP: the config is read only at start" in err
+    assert proc.stderr is not None and b"SIGHUP: the config is read only at start" in proc.stderr.read()
 
 
 def test_a_stray_file_in_a_state_folder_is_set_aside(tmp_path: Path, printer: NetworkPrinter) -> None:
