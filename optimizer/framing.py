@@ -34,6 +34,7 @@ FACE_SHARE = 0.5
 SUBJECT_ASPECT = 1.25
 HEAD_ROOM = 0.18
 GROUP = 3  # this many faces or more are a group, framed whole
+FOCUS_GROW = 0.15  # a face's box, grown by this much each side, is where detail is drawn larger
 DETECT_SIZE = 1280  # the detector sees the photo at most this large (a group's faces stay ≥ 50 px)
 
 
@@ -90,6 +91,22 @@ def find_faces(img: Image.Image) -> list[Box]:
                 left = grey.shape[1] - x - w if flipped else x
                 found.append(Box(left / scale, y / scale, (left + w) / scale, (y + h) / scale))
     return _merge(found)
+
+
+def face_focus(img: Image.Image, grid: tuple[int, int], grow: float = FOCUS_GROW) -> np.ndarray:
+    """(R, C) in [0, 1]: how much of each cell of a grid laid over `img` (the canvas as printed,
+    gaps included) lies on a face, each face's box grown by `grow` of its size on every side so
+    that the hairline, ears and chin count too. A face detector, not the objective, decides
+    where people will look."""
+    rows, cols = grid
+    focus = np.zeros((img.height, img.width), np.float32)
+    for box in find_faces(img):
+        gx, gy = grow * box.width, grow * box.height
+        left, top = max(0, round(box.left - gx)), max(0, round(box.top - gy))
+        right, bottom = min(img.width, round(box.right + gx)), min(img.height, round(box.bottom + gy))
+        focus[top:bottom, left:right] = 1.0
+    cells = focus[: rows * (img.height // rows), : cols * (img.width // cols)]
+    return cells.reshape(rows, img.height // rows, cols, img.width // cols).mean(axis=(1, 3))
 
 
 def _merge(boxes: list[Box]) -> list[Box]:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from .align import Alignment, fit_alignment
 from .art import Animation, Art
-from .framing import fit_to_canvas, framing_box
+from .framing import face_focus, fit_to_canvas, framing_box
 from .glyphs import ASCII, BLOCK_CODES, FULL_BLOCK, PRINTABLE, load_atlas, load_atlas_file
 from .search import Problem, Progress, glyph_gram, glyph_texture, optimise
 from .settings import Settings
@@ -113,13 +113,25 @@ class Renderer:
             )
         return rows, s.columns
 
+    def fitted(self, img: Image.Image, grid: tuple[int, int] | None = None) -> Image.Image:
+        """The framed photo at the canvas's size in pixels (gaps included), in colour."""
+        rows, cols = grid or self.grid_for(img)
+        size = (cols * self.atlas.cell_width, rows * (self.atlas.cell_height + self.settings.row_gap))
+        return fit_to_canvas(img, *size, framing=self.settings.framing)
+
+    def focus(self, img: Image.Image, grid: tuple[int, int] | None = None) -> torch.Tensor | None:
+        """(R, C): the share of each cell on a face, where detail is drawn larger (face_gain);
+        None where the settings draw faces like the rest."""
+        if self.settings.face_gain == self.settings.detail_gain or not self.settings.seen_weights:
+            return None
+        grid = grid or self.grid_for(img)
+        return torch.from_numpy(face_focus(self.fitted(img, grid), grid)).to(self.device)
+
     def canvas(self, img: Image.Image, grid: tuple[int, int] | None = None) -> np.ndarray:
         """The framed photo fitted to the whole canvas (gaps included) as the grey tones to draw, (H, W) in
         [0, 1]: colour mapped, contrast adapted and, for dark mode, inverted, as the settings ask."""
         s = self.settings
-        rows, cols = grid or self.grid_for(img)
-        size = (cols * self.atlas.cell_width, rows * (self.atlas.cell_height + s.row_gap))
-        fitted = fit_to_canvas(img, *size, framing=s.framing)
+        fitted = self.fitted(img, grid)
         grey = learned_grey(fitted, seed=s.seed) if s.color_map == "learned" else to_grey(fitted)
         grey = adapt_contrast(grey, s.contrast)
         return 1.0 - grey if s.dark else grey  # dark: the paper's ink shows light on the screen
@@ -136,8 +148,15 @@ class Renderer:
         ink = self.ink[~self.blocky] if (~self.blocky).any() else self.ink  # edges drawn by characters
         return fit_alignment(target, ink, self.settings.row_gap, warp=self.settings.align == "warp")
 
-    def choose(self, target: torch.Tensor, progress: Progress | None = None, **keep: torch.Tensor) -> torch.Tensor:
-        """(R, C) indexes into the candidate cells; `keep`: the animation terms of `Problem`."""
+    def choose(
+        self,
+        target: torch.Tensor,
+        progress: Progress | None = None,
+        focus: torch.Tensor | None = None,
+        **keep: torch.Tensor,
+    ) -> torch.Tensor:
+        """(R, C) indexes into the candidate cells; `focus`: where the faces are (`focus`);
+        `keep`: the animation terms of `Problem`."""
         problem = Problem(
             target=target,
             ink=self.ink,
@@ -147,6 +166,7 @@ class Renderer:
             reverse=self.reverse,
             gram=self.gram,
             texture=self.texture,
+            focus=focus,
             **keep,
         )
         return optimise(problem, self.settings, progress)
@@ -164,10 +184,12 @@ class Renderer:
         return self.art(self.choose(target, progress))
 
     def render(self, img: Image.Image, progress: Progress | None = None) -> Art:
-        target = self.target(self.frame(img))
+        framed = self.frame(img)
+        grid = self.grid_for(framed)
+        target = self.target(framed, grid)
         if self.settings.align != "none":
             target = self.align(target).apply(target)
-        return self.solve(target, progress)
+        return self.art(self.choose(target, progress, focus=self.focus(framed, grid)))
 
     def still_cells(self, target: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         """(R, C) bool: cells whose target did not change between two frames."""
@@ -198,11 +220,12 @@ class Renderer:
             if self.settings.align != "none":
                 alignment = alignment or self.align(target)
                 target = alignment.apply(target)
+            focus = self.focus(frame, grid)
             if previous is None:
-                choice = self.choose(target)
+                choice = self.choose(target, focus=focus)
             else:
                 is_still = self.still_cells(target, previous[0])
-                choice = self.choose(target, keep=previous[1], keep_cost=is_still.float() * price)
+                choice = self.choose(target, focus=focus, keep=previous[1], keep_cost=is_still.float() * price)
                 changed += int(((choice != previous[1]) & is_still).sum())
                 still += int(is_still.sum())
             arts.append(self.art(choice))

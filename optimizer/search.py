@@ -44,6 +44,7 @@ class Problem:
     cost: torch.Tensor  # (K,) objective added per cell that uses the glyph, over the cell count
     row_gap: int
     reverse: torch.Tensor | None = None  # (K,) bool: candidates printed in reverse
+    focus: torch.Tensor | None = None  # (R, C) in [0, 1]: how much of each cell lies on a face
     # What depends on the glyphs alone, computed once by a renderer: glyph_gram, glyph_texture.
     gram: torch.Tensor | None = None
     texture: torch.Tensor | None = None
@@ -110,17 +111,21 @@ def unseen(grad: torch.Tensor, cell_height: int, row_gap: int) -> torch.Tensor:
     return F.pad(bands, (0, 0, 0, row_gap)).reshape(-1, grad.shape[1])
 
 
-def seen_target(target: torch.Tensor, cell_height: int, row_gap: int, gain: float, sigma: float) -> torch.Tensor:
+def seen_target(
+    target: torch.Tensor, cell_height: int, row_gap: int, gain: float | torch.Tensor, sigma: float
+) -> torch.Tensor:
     """What the glyph rows should look like up close: each text row's whole band of photo (gap rows
     included) squeezed onto its glyph rows, its detail (the photo minus its σ blur) times `gain`, as
     an artist exaggerates the features that make a face. The tone seen from a step back is not
-    touched: only detail finer than σ is scaled."""
+    touched: only detail finer than σ is scaled. `gain`: one for all, or (R, C) per cell."""
     height, width = target.shape
     pitch = cell_height + row_gap
     bands = target.reshape(height // pitch, 1, pitch, width)
     squeezed = F.interpolate(bands, size=(cell_height, width), mode="bilinear", antialias=True, align_corners=False)
     squeezed = squeezed.reshape(-1, width)
-    if gain == 1.0:
+    if isinstance(gain, torch.Tensor):
+        gain = gain.repeat_interleave(cell_height, 0).repeat_interleave(width // gain.shape[1], 1)
+    elif gain == 1.0:
         return squeezed
     base = blur(squeezed, sigma) / blur(torch.ones_like(squeezed), sigma)
     return (base + gain * (squeezed - base)).clamp(0.0, 1.0)
@@ -134,7 +139,14 @@ class Objective:
     term is optional and used by the gradient stage only.
     """
 
-    def __init__(self, settings: Settings, target: torch.Tensor, cell_height: int, row_gap: int):
+    def __init__(
+        self,
+        settings: Settings,
+        target: torch.Tensor,
+        cell_height: int,
+        row_gap: int,
+        focus: torch.Tensor | None = None,
+    ):
         self.target = target
         self.cell_height, self.row_gap = cell_height, row_gap
         self.pool_weight = settings.pool_weight
@@ -145,7 +157,10 @@ class Objective:
         self.close: _Blurs | None = None
         self.margin = self.paper.margin
         if settings.seen_weights:
-            self.seen_target = seen_target(target, cell_height, row_gap, settings.detail_gain, settings.detail_sigma)
+            gain: float | torch.Tensor = settings.detail_gain
+            if focus is not None:
+                gain = settings.detail_gain + (settings.face_gain - settings.detail_gain) * focus
+            self.seen_target = seen_target(target, cell_height, row_gap, gain, settings.detail_sigma)
             seen_shape = tuple(self.seen_target.shape)
             self.close = _Blurs(settings.seen_weights, seen_shape, shape[0] * shape[1], device)
             self.margin = max(self.margin, self.close.margin)
@@ -434,7 +449,7 @@ def refine(
 def optimise(problem: Problem, settings: Settings, progress: Progress | None = None) -> torch.Tensor:
     """The configured pipeline: start, gradient stage, discrete refinement → (R, C) choice."""
     generator = torch.Generator(device=problem.target.device).manual_seed(settings.seed)
-    objective = Objective(settings, problem.target, problem.ink.shape[1], problem.row_gap)
+    objective = Objective(settings, problem.target, problem.ink.shape[1], problem.row_gap, problem.focus)
     choice = tone_lookup(problem) if settings.init == "lookup" else None
     if choice is not None and problem.keep is not None and problem.keep_cost is not None:
         choice = torch.where(problem.keep_cost > 0, problem.keep, choice)  # still cells start as they were

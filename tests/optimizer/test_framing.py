@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from PIL import Image
 from skimage import data
 
 from optimizer import Renderer, Settings
-from optimizer.framing import FACE_SHARE, find_faces, framing_box, subject_box
+from optimizer.framing import FACE_SHARE, face_focus, find_faces, framing_box, subject_box
+from optimizer.search import seen_target
 
 
 def astronaut() -> Image.Image:
@@ -79,3 +81,33 @@ def test_fit_letterboxes_and_fill_crops_when_the_rows_are_fixed() -> None:
     fill = Renderer(Settings(columns=20, rows=4, framing="fill")).canvas(black)
     assert fit[:, :40].min() == 1.0 and fit[:, 110:130].max() == 0.0  # white margins, whole photo
     assert fill.max() == 0.0
+
+
+def test_face_focus_covers_the_face_and_nothing_far_from_it() -> None:
+    img = astronaut()  # 512×512: her face is top left of centre
+    (face,) = find_faces(img)
+    focus = face_focus(img, (16, 16))  # 32-px cells
+    row, col = int((face.top + face.bottom) / 2 // 32), int((face.left + face.right) / 2 // 32)
+    assert focus[row, col] == 1.0
+    assert focus[-3:, :].max() == 0.0 and focus[:, -3:].max() == 0.0  # her suit and the flag
+    assert 0.0 < focus.mean() < 0.25
+
+
+def test_detail_is_drawn_larger_inside_faces_only() -> None:
+    renderer = Renderer(Settings(columns=24))
+    img = astronaut()
+    grid = renderer.grid_for(img)
+    target = renderer.target(img, grid)
+    focus = renderer.focus(img, grid)
+    assert focus is not None and focus.max() == 1.0
+    settings = renderer.settings
+    plain = seen_target(target, 24, 6, settings.detail_gain, settings.detail_sigma)
+    faced = seen_target(
+        target, 24, 6, settings.detail_gain + (settings.face_gain - settings.detail_gain) * focus, settings.detail_sigma
+    )
+    on_face = (focus == 1.0).repeat_interleave(24, 0).repeat_interleave(12, 1)
+    off_face = (focus == 0.0).repeat_interleave(24, 0).repeat_interleave(12, 1)
+    assert torch.equal(faced[off_face], plain[off_face])
+    base = seen_target(target, 24, 6, 1.0, settings.detail_sigma)
+    assert (faced[on_face] - base[on_face]).abs().mean() > 1.5 * (plain[on_face] - base[on_face]).abs().mean()
+    assert Renderer(settings.replace(face_gain=settings.detail_gain)).focus(img, grid) is None
