@@ -140,7 +140,10 @@ def test_a_port_in_use_stops_the_start_with_the_reason(tmp_path: Path) -> None:
             f"web: {{enabled: true, listen: '127.0.0.1:{port}'}}\n"
         )
         run = subprocess.run(
-            [sys.executable, "-m", "printd", "run", "--config", str(config)], capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "printd", "run", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     assert run.returncode == 2
     assert f"web.listen 127.0.0.1:{port}: cannot take the port" in run.stderr
