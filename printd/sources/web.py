@@ -340,8 +340,10 @@ def original(request: Request) -> Response:
     found = by_token(request)
     if not found.original.is_file():
         raise WebError(404, "the original photo is gone (retention)")
-    return Response(found.original.read_bytes(), media_type="application/octet-stream", headers={
-        "Content-Disposition": f'attachment; filename="{_download_name(found.record.name)}"'})  # fmt: skip
+    disposition = f'attachment; filename="{_download_name(found.record.name)}"'
+    return Response(
+        found.original.read_bytes(), media_type="application/octet-stream", headers={"Content-Disposition": disposition}
+    )
 
 
 def job_page(request: Request) -> Response:

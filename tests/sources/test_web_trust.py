@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from starlette.testclient import TestClient
 
 from printd.config import Config
 from printd.jobs.spool import JobState, Spool
 from printd.sources.intake import Host, Intake
 from printd.sources.web import create_app
+from tests.support.asgi import TestClient
 from tests.support.photos import write_photo
 
 TOKEN = "s3cret-host"
