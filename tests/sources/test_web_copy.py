@@ -67,7 +67,13 @@ def test_two_approved_copies_each_carry_the_link_to_the_jobs_page(tmp_path: Path
             held = host.locator("#jobs li", has_text=name)
             expect(held).to_contain_text("waiting for the host", timeout=30_000)
             expect(held.locator("img")).to_be_visible(timeout=90_000)  # the host sees what it would print
-            host.screenshot(path=str(shots / f"host-approval-{name}.png"), full_page=True)
+            host.wait_for_function(
+                "name => [...document.querySelectorAll('#jobs li')].some(li => li.textContent.includes(name)"
+                " && li.querySelector('img')?.naturalWidth > 0)",
+                arg=name,
+                timeout=90_000,
+            )
+            host.screenshot(path=str(shots / f"host-approval-{Path(name).stem}.png"), full_page=True)
             held.get_by_role("button", name="approve").click()
 
         guest_prints(1, "2")
