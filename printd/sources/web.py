@@ -367,9 +367,7 @@ def job_page(request: Request) -> Response:
         "original": shared,
         "hidden": "" if text else "hidden",
     }
-    page = here.job_page
-    for key, value in values.items():
-        page = page.replace("{{" + key + "}}", value)
+    page = re.sub(r"\{\{(\w+)\}\}", lambda slot: values[slot[1]], here.job_page)  # one pass: a name's braces stay
     return HTMLResponse(page, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 

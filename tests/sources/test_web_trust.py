@@ -48,9 +48,9 @@ def http(tmp_path: Path, spool: Spool) -> Iterator[TestClient]:
         yield client
 
 
-def upload(http: TestClient, tmp_path: Path, **fields: str):
+def upload(http: TestClient, tmp_path: Path, name: str = "p.png", **fields: str):
     picture = write_photo(tmp_path / "p.png").read_bytes()
-    return http.post("/api/jobs", data=fields, files={"image": ("p.png", picture, "image/png")})
+    return http.post("/api/jobs", data=fields, files={"image": (name, picture, "image/png")})
 
 
 def test_an_unknown_form_field_is_refused_with_its_name(http: TestClient, tmp_path: Path, spool: Spool) -> None:
@@ -128,6 +128,10 @@ def test_the_job_page_is_found_by_its_token_not_its_id(http: TestClient, tmp_pat
     assert page.status_code == 200 and "p.png" in page.text
     assert token not in http.get("/api/status").text and token not in http.get(f"/api/jobs/{job_id}").text
     assert http.get(f"/j/{token}/original").status_code == 403  # web.share_original is off
+    upload(http, tmp_path, name="<img src=x onerror=alert(1)>{{text}}.png")
+    (named,) = [j for j in spool.jobs(JobState.QUEUED) if j.id != job_id]
+    shown = http.get(f"/j/{named.record.token}").text
+    assert "&lt;img src=x onerror=alert(1)&gt;{{text}}.png" in shown and "<img src=x" not in shown
 
 
 def test_a_port_in_use_stops_the_start_with_the_reason(tmp_path: Path) -> None:
