@@ -55,3 +55,13 @@ def test_the_event_has_so_many_prints_from_the_page(tmp_path: Path) -> None:
     assert spool.counters.report()["accepted"] == {"web": 2}
     assert len(spool.jobs(JobState.QUEUED)) == 1  # the refused one left nothing behind
     assert not list((spool.root / "tmp").iterdir())
+
+
+def test_previews_do_not_spend_the_allowance_to_print(tmp_path: Path) -> None:
+    """Issue 23.15: 6 previews, then 429 on print. Each try counts, whether or not it is a picture."""
+    spool, picture = Spool(tmp_path / "spool"), write_photo(tmp_path / "p.png")
+    with app_on(spool) as http:  # web.per_client_per_minute: 6
+        looks = [http.post("/api/preview", files={"image": ("x.png", b"not a picture")}).status_code for _ in range(7)]
+        assert looks == [400] * 6 + [429]
+        assert "too many previews" in http.post("/api/preview", files={"image": ("x.png", b"x")}).json()["error"]
+        assert prints(http, picture)[0] == 201
