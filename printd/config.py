@@ -137,19 +137,64 @@ class WebConfig(Section):
     listen: str = Field("0.0.0.0:8437", description="HOST:PORT")
     admin_token: str | None = Field(None, description="the host view's actions need it; null: no host actions")
     max_upload_mb: float = Field(25.0, gt=0, description="bigger uploads get 413")
-    per_client_per_minute: int = Field(6, ge=1, description="more uploads from one address in a minute get 429")
+    per_client_per_minute: int = Field(
+        6, ge=1, description="more prints (or, counted apart, previews) from one address in a minute get 429"
+    )
+    max_copies: int = Field(3, ge=1, le=20, description="guests choose 1 to this many copies of their print")
+    approval: bool = Field(False, description="true: guests' jobs wait in /host until the host approves them")
+    public_url: str | None = Field(
+        None, description="the base of the receipts' QR links, e.g. http://booth.local:8437; null: the address used"
+    )
+    share_original: bool = Field(False, description="true: a job's page (the QR link) offers the original photo")
 
     @model_validator(mode="after")
     def _listen(self) -> WebConfig:
         host, _, port = self.listen.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"web.listen: must be HOST:PORT, not {self.listen!r}")
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise ValueError(f"web.public_url: must start with http:// or https://, not {self.public_url!r}")
         return self
 
     @property
     def address(self) -> tuple[str, int]:
         host, _, port = self.listen.rpartition(":")
         return host.strip("[]") or "0.0.0.0", int(port)
+
+
+TEMPLATE_CHECK = {"event": "", "date": "", "time": "", "count": 0, "job": ""}  # what a header or footer may name
+
+
+class ReceiptConfig(Section):
+    """What each receipt carries besides the art: lines in the printer's font above and below it
+    (templates: {event}, {date}, {time}, {count}: the job's number in the event, {job}: its id) and the
+    job's QR link."""
+
+    event: str = Field("", description="the event's name, for {event}")
+    header: tuple[str, ...] | None = Field(None, description="lines above the art, e.g. ['{event}', '{date} #{count}']")
+    footer: tuple[str, ...] | None = Field(None, description="lines below the art (above the QR code)")
+    qr: bool = Field(True, description="end each receipt with a QR code of the job's page (when web is on)")
+    qr_size: int = Field(4, ge=1, le=16, description="dots per QR module")
+
+    @model_validator(mode="after")
+    def _templates(self) -> ReceiptConfig:
+        for key in ("header", "footer"):
+            for line in getattr(self, key) or ():
+                try:
+                    line.format_map(TEMPLATE_CHECK)
+                except (KeyError, ValueError, IndexError, AttributeError) as exc:
+                    names = ", ".join("{" + name + "}" for name in TEMPLATE_CHECK)
+                    raise ValueError(f"receipt.{key}: {line!r} is not a template of {names} ({exc})") from None
+        return self
+
+
+class LimitsConfig(Section):
+    """How much the guest page prints; beyond it, 429 with the reason (previews are not counted)."""
+
+    per_guest_per_hour: int | None = Field(
+        None, ge=1, description="prints per guest (client address, and browser) in any hour; null: no limit"
+    )
+    per_event: int | None = Field(None, ge=1, description="prints from the guest page in the event; null: no limit")
 
 
 class MqttConfig(Section):
@@ -284,6 +329,8 @@ class Config(Section):
     spool: SpoolConfig = Field(default_factory=SpoolConfig)
     inbox: InboxConfig = Field(default_factory=InboxConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    receipt: ReceiptConfig = Field(default_factory=ReceiptConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     art: ArtConfig = Field(default_factory=ArtConfig)
     camera: CameraConfig = Field(default_factory=CameraConfig)

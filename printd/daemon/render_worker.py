@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import logging
 import threading
+from dataclasses import replace
 
 from optimizer import BadImageError, FontError
 
@@ -16,6 +17,7 @@ from ..jobs.art import parse_art
 from ..jobs.spool import Job, Spool
 from ..printer.pool import PrinterPool, PrintItem
 from ..render.artist import ArtFiles, Artist, Printable
+from ..render.receipt import receipt_for
 from ..sources.intake import JobEvent
 from ..supervised import Supervised
 
@@ -81,7 +83,10 @@ class RenderWorker:
         art = parse_art(record.art.asked(), self.config, record.pin)  # the printers may have changed since
         printable = self.artist.render(job.original, art, pin, progress=self._unless_stopping, raster=record.raster)
         ArtFiles(text=job.folder / "art.txt", preview=job.folder / "preview.png").write(printable.art, printable.atlas)
-        return printable
+        if record.number is None:  # once: a job rendered again after a restart keeps its number
+            record.number = self.spool.counters.next_number()
+            self.spool.save(job)
+        return replace(printable, extras=receipt_for(self.config, record))
 
     def _unless_stopping(self, done: int, total: int) -> None:
         """The render's progress: between optimiser steps and frames, a stop ends it at once."""

@@ -89,6 +89,8 @@ class Daemon:
     def _job_event(self, job: Job, event: str) -> None:
         if event in ("printed", "failed"):
             self.renderer.wake.set()  # the pool has room again
+        if event == "printed":
+            self.spool.counters.printed(job.record.source, job.record.printer, job.record.copies)
         if self.booth is not None:
             self.booth.job_event(job.id, event)
         for source in self.sources:
@@ -102,6 +104,7 @@ class Daemon:
             "printers": self.pool.states(),
             "booth": self.booth.state.value if self.booth else "off",
             "intake": f"paused: {'; '.join(paused)}" if paused else "taking files",
+            "counters": self.spool.counters.report(),
         }
 
     def status(self) -> dict[str, Any]:

@@ -25,6 +25,9 @@ class Entry:
     error: str | None
     possible_duplicate: bool
     size: int  # bytes in the job's folder, as of its last transition
+    token: str | None = None  # the job page's link: never in public(), which anyone may read
+    awaiting_approval: bool = False
+    copies: int = 1
 
     def public(self) -> dict[str, object]:
         """The job as `printd status --json` lists it."""
@@ -33,12 +36,19 @@ class Entry:
             entry["error"] = self.error
         if self.possible_duplicate:
             entry["possible_duplicate"] = True
+        if self.awaiting_approval and self.state.value == "queued":
+            entry["awaiting_approval"] = True
+        if self.copies > 1:
+            entry["copies"] = self.copies
         return entry
 
 
 def entry_of(job: Job, size: int) -> Entry:
     record = job.record
-    return Entry(job.id, job.state, record.source, record.name, record.error, record.possible_duplicate, size)
+    return Entry(
+        job.id, job.state, record.source, record.name, record.error, record.possible_duplicate, size,
+        record.token, record.awaiting_approval, record.copies,
+    )  # fmt: skip
 
 
 class JobIndex:
@@ -58,6 +68,11 @@ class JobIndex:
             known = self._jobs.get(job.id)
             if known is not None:
                 self._jobs[job.id] = replace(entry_of(job, known.size), state=known.state)
+
+    def by_token(self, token: str) -> Entry | None:
+        """The job whose page `token` opens."""
+        with self._lock:
+            return next((e for e in self._jobs.values() if e.token is not None and e.token == token), None)
 
     def removed(self, job_id: str) -> None:
         with self._lock:

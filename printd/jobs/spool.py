@@ -16,10 +16,12 @@ import fcntl
 import logging
 import os
 import re
+import secrets
 import shutil
 import stat
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -29,6 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serial
 
 from ..atomic import atomic_write
 from .art import JobArt
+from .counters import FILE as COUNTERS_FILE
+from .counters import Counters
 from .index import JobIndex, entry_of
 
 log = logging.getLogger(__name__)
@@ -63,6 +67,15 @@ class JobRecord(BaseModel):
     raster: bool = False  # print as a bit image (send --raster)
     fingerprint: str | None = None  # MQTT: the message's hash, to mark one delivered again
     submitted_by: str | None = None  # `printd send`: the user, from the control socket's peer credentials
+    # The guest's digital copy: the job page's unguessable link (`/j/TOKEN`), not the job's ID, and the
+    # address the guest reached the page on (its base, unless web.public_url says otherwise).
+    token: str | None = None
+    page_base: str | None = None
+    copies: int = 1  # prints of the one render
+    number: int | None = None  # the job's number in the event ({count}), given when it is first rendered
+    client: str | None = None  # the web page: the guest's address and browser, for the limits
+    guest: str | None = None
+    awaiting_approval: bool = False  # web.approval: held in the queue until the host approves
 
     @field_serializer("art")
     def _asked(self, art: JobArt) -> dict[str, Any]:
@@ -92,6 +105,9 @@ def folder_size(folder: Path) -> int:
         return 0
 
 
+JOB_ID = re.compile(r"[0-9]{20}-[A-Za-z0-9._-]+")  # what _new_job makes: never `..`, never a path
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:60] or "job"
 
@@ -107,6 +123,7 @@ class Spool:
         self._unmovable: set[str] = set()
         self._index: JobIndex | None = None
         self._moving = threading.Lock()  # a rename and its index update, as one step
+        self._counters: Counters | None = None
 
     @property
     def index(self) -> JobIndex:
@@ -122,6 +139,14 @@ class Spool:
                     if folder.is_dir()
                 )
             return self._index
+
+    @property
+    def counters(self) -> Counters:
+        """The event's counters (the daemon's: only it writes them)."""
+        with self._moving:
+            if self._counters is None:
+                self._counters = Counters(self.root / COUNTERS_FILE)
+            return self._counters
 
     def folder(self, state: JobState) -> Path:
         return self.root / state.value
@@ -173,6 +198,7 @@ class Spool:
         submitted_by: str | None = None,
         fingerprint: str | None = None,
         possible_duplicate: bool = False,
+        details: Mapping[str, Any] | None = None,
     ) -> Job:
         """Put a file into the queue: build the job in tmp/, then one rename makes it queued.
 
@@ -182,6 +208,7 @@ class Spool:
         moved in must be a regular file (a dropped file swapped for a link after it was looked at
         is taken out again and refused: nothing in the spool is a link). `fingerprint` and
         `possible_duplicate`: a message delivered again (MQTT) is marked, before it is queued.
+        `details`: more of the record, set before it is queued (the web page's copies, guest, hold).
         Until the job is queued its file is in tmp/ID/, where recovery completes it after a crash.
         """
         job = self._new_job(name or source_file.name, source, art, pin)
@@ -189,6 +216,8 @@ class Spool:
         job.record.submitted_by = submitted_by
         job.record.fingerprint = fingerprint
         job.record.possible_duplicate = possible_duplicate
+        for key, value in (details or {}).items():
+            setattr(job.record, key, value)
         self.save(job)  # first the record: tmp/ID/ with its record is a job that recovery completes
         try:
             if move:
@@ -237,7 +266,15 @@ class Spool:
         job_id = f"{time.time_ns():020d}-{source}-{_safe(name)}"
         folder = self.root / "tmp" / job_id
         folder.mkdir()
-        record = JobRecord(id=job_id, source=source, name=name, received_at=time.time(), art=art or JobArt(), pin=pin)
+        record = JobRecord(
+            id=job_id,
+            source=source,
+            name=name,
+            received_at=time.time(),
+            art=art or JobArt(),
+            pin=pin,
+            token=secrets.token_urlsafe(16),
+        )
         return Job(JobState.QUEUED, folder, record)
 
     # --- life of a job ----------------------------------------------------------------------
@@ -262,6 +299,8 @@ class Spool:
             if folder.name in self._unmovable:
                 continue
             job = self.load(folder, JobState.QUEUED)
+            if job.record.awaiting_approval:
+                continue
             try:
                 return self._move(job, JobState.ACTIVE)
             except FileNotFoundError:
@@ -375,6 +414,9 @@ class Spool:
         return [self.load(f, state) for f in sorted(self.folder(state).iterdir()) if f.is_dir()]
 
     def find(self, job_id: str) -> Job | None:
+        """The job with this ID; None for no such job, and for anything that is not an ID (`..`, a path)."""
+        if not JOB_ID.fullmatch(job_id):
+            return None
         for state in JobState:
             folder = self.folder(state) / job_id
             if folder.is_dir():

@@ -39,6 +39,7 @@ def status_report(spool: Spool, state: Mapping[str, Any] | None = None, last: in
         "booth": state.get("booth", "off"),
         "intake": state.get("intake", "taking files" if running else absent),
         "daemon": running,
+        "counters": state.get("counters", {}),
         "spool_mb": size / 1e6,
         "jobs": [entry.public() for entry in entries],
     }

@@ -7,6 +7,7 @@ pages behind our back, and its line_spacing() assumes a 1/180-inch unit where th
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -45,6 +46,66 @@ def mode_off(mode: str) -> bytes:
 
 CUT = {"full": GS + b"V\x00", "partial": GS + b"V\x01", "none": b""}
 DEFAULT_PITCH_DOTS = 30
+CENTRE, LEFT = ESC + b"a\x01", ESC + b"a\x00"
+QR_GAP_DOTS = 24  # blank dot rows between the art and a QR code drawn into the raster
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a receipt carries around the art: lines in the printer's font above and below it, and
+    the QR code of the job's page at its end."""
+
+    header: tuple[str, ...] = ()
+    footer: tuple[str, ...] = ()
+    qr: str | None = None  # the link
+    qr_size: int = 4  # dots per module
+
+
+def text_lines(lines: Sequence[str], columns: int) -> bytes:
+    """Lines of text in the printer's font, centred, each wrapped at the printer's width so that
+    every line on paper is one LF here (what a length measured from these bytes counts). A character
+    CP437 lacks, and any control byte, prints as `?`."""
+    out = bytearray()
+    for line in lines:
+        for part in textwrap.wrap(line, columns) or [""]:
+            encoded = part.encode("cp437", errors="replace")
+            out += bytes(b if 0x20 <= b != 0x7F else ord("?") for b in encoded) + LF
+    return CENTRE + bytes(out) + LEFT if out else b""
+
+
+def qr_command(link: str, size: int) -> bytes:
+    """`GS ( k`: the printer draws the QR code itself (model 2, `size` dots a module, error
+    correction M), centred."""
+
+    def function(fn: int, data: bytes) -> bytes:
+        body = bytes([49, fn]) + data
+        return GS + b"(k" + len(body).to_bytes(2, "little") + body
+
+    data = link.encode("ascii")
+    return (
+        CENTRE
+        + function(65, b"2\x00")  # model 2
+        + function(67, bytes([size]))
+        + function(69, b"1")  # error correction M (15%)
+        + function(80, b"0" + data)  # store
+        + function(81, b"0")  # print
+        + LF
+        + LEFT
+    )
+
+
+def qr_ink(link: str, size: int, width: int) -> np.ndarray:
+    """The QR code of `link` as dots ((H, W) bool, True where a dot prints), `size` dots a module
+    with its quiet zone, centred on `width` dots (or wider, if the code is)."""
+    import segno
+
+    modules = np.array(segno.make_qr(link, error="m").matrix, dtype=bool)
+    modules = np.pad(modules, 4)  # the quiet zone a reader needs
+    dots = np.kron(modules, np.ones((size, size), dtype=bool))
+    canvas = np.zeros((dots.shape[0], max(width, dots.shape[1])), dtype=bool)
+    left = (canvas.shape[1] - dots.shape[1]) // 2
+    canvas[:, left : left + dots.shape[1]] = dots
+    return canvas
 
 
 @dataclass(frozen=True)
@@ -56,6 +117,7 @@ class PaperSettings:
     feed: int = 4  # lines fed before the cut so the art clears the cutter
     cut: str = "partial"
     raster: bool = False  # the preview as a bit image instead of text (printer.mode: raster)
+    columns: int = 42  # characters a line of the printer's font holds (header and footer wrap there)
 
     def line_spacing(self, pitch_dots: int) -> bytes:
         """The command that advances exactly `pitch_dots` dots per line (`ESC 2`, 1/6 inch, is 30
@@ -90,15 +152,19 @@ def art_lines(art: Art) -> list[tuple[bytes, list[str]]]:
     return [(line, [art.mode_names[m] for m in modes]) for line, modes in zip(art.lines(), art.modes, strict=True)]
 
 
-def encode_job(lines: Iterable[tuple[bytes, Sequence[str]]], pitch_dots: int, paper: PaperSettings) -> bytes:
-    """A whole job: init, PC437, line pitch, the rows, feed, cut."""
+def encode_job(
+    lines: Iterable[tuple[bytes, Sequence[str]]], pitch_dots: int, paper: PaperSettings, receipt: Receipt = Receipt()
+) -> bytes:
+    """A whole job: init, PC437, line pitch, the header, the rows, the footer, the QR code, feed, cut."""
     body = b"".join(encode_line(text, modes) for text, modes in lines)
     feed = ESC + b"d" + bytes([paper.feed]) if paper.feed else b""
-    return INIT + CODE_PAGE_PC437 + paper.line_spacing(pitch_dots) + body + feed + CUT[paper.cut]
+    header, footer = text_lines(receipt.header, paper.columns), text_lines(receipt.footer, paper.columns)
+    qr = qr_command(receipt.qr, receipt.qr_size) if receipt.qr else b""
+    return INIT + CODE_PAGE_PC437 + paper.line_spacing(pitch_dots) + header + body + footer + qr + feed + CUT[paper.cut]
 
 
-def receipt_bytes(art: Art, paper: PaperSettings, cell_height: int = 24) -> bytes:
-    return encode_job(art_lines(art), cell_height + art.row_gap, paper)
+def receipt_bytes(art: Art, paper: PaperSettings, cell_height: int = 24, receipt: Receipt = Receipt()) -> bytes:
+    return encode_job(art_lines(art), cell_height + art.row_gap, paper, receipt)
 
 
 RASTER_BAND = 240  # dot rows per `GS v 0`: the status is asked between bands
@@ -116,13 +182,22 @@ def raster_bands(ink: np.ndarray, band: int = RASTER_BAND) -> list[bytes]:
     return parts
 
 
-def raster_job(ink: np.ndarray, paper: PaperSettings, band: int = RASTER_BAND) -> list[bytes]:
+def raster_job(
+    ink: np.ndarray, paper: PaperSettings, band: int = RASTER_BAND, receipt: Receipt = Receipt()
+) -> list[bytes]:
     """A bit image of `ink` ((H, W) bool, True where a dot prints) in bands of `GS v 0`, framed
     like a text job (init, then feed and cut). A part per band, so that the printer's status is
     asked between them: a paper-out inside an image command wedges some printers, and the pauses
-    pace a USB link that would otherwise time out on a long image."""
+    pace a USB link that would otherwise time out on a long image. The header and footer are text
+    in the printer's font around it; the QR code is drawn into the raster below the footer, so the
+    paper carries it whatever the printer's firmware can draw."""
     parts = raster_bands(ink, band)
+    text = CODE_PAGE_PC437 if receipt.header or receipt.footer else b""
+    parts[0] = INIT + text + text_lines(receipt.header, paper.columns) + parts[0]
+    parts[-1] += text_lines(receipt.footer, paper.columns)
+    if receipt.qr:
+        code = qr_ink(receipt.qr, receipt.qr_size, ink.shape[1])
+        parts += raster_bands(np.vstack([np.zeros((QR_GAP_DOTS, code.shape[1]), dtype=bool), code]), band)
     feed = ESC + b"d" + bytes([paper.feed]) if paper.feed else b""
-    parts[0] = INIT + parts[0]
     parts[-1] += feed + CUT[paper.cut]
     return parts

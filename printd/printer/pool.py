@@ -98,7 +98,7 @@ class PrinterSlot:
         pool.job_event(job, "printing")
         try:
             with self.lock:
-                status = self.printer.print_job(item.printable.receipt(self.config))
+                status = self.printer.print_job(item.printable.receipt(self.config), copies=job.record.copies)
         except PrinterError as exc:
             self._back_in_line(item, exc)
             return

@@ -8,7 +8,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,7 @@ from ..atomic import atomic_write
 from ..config import Config, PrinterConfig
 from ..errors import InputError
 from ..jobs.art import JobArt, settings_for
-from ..printer.encoding import PaperSettings, raster_job, receipt_bytes
+from ..printer.encoding import PaperSettings, Receipt, raster_job, receipt_bytes
 from ..printer.profiles import profile
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ def paper_for(printer: PrinterConfig) -> PaperSettings:
         feed=printer.feed,
         cut=printer.cut,
         raster=printer.mode == "raster",
+        columns=model.columns,
     )
 
 
@@ -79,13 +80,14 @@ class Printable:
     art: Art
     atlas: GlyphAtlas
     raster: bool = False  # as a bit image whatever the printer's mode (send --raster)
+    extras: Receipt = field(default_factory=Receipt)  # the header, footer and QR code around the art
 
     def receipt(self, printer: PrinterConfig) -> list[bytes]:
         """The job's bytes for this printer, in the parts between which its status is asked."""
         paper = paper_for(printer)
         if paper.raster or self.raster:
-            return raster_job(np.asarray(self.art.preview(self.atlas)) < 128, paper)
-        return [receipt_bytes(self.art, paper, self.atlas.cell_height)]
+            return raster_job(np.asarray(self.art.preview(self.atlas)) < 128, paper, receipt=self.extras)
+        return [receipt_bytes(self.art, paper, self.atlas.cell_height, self.extras)]
 
     def length_mm(self, printer: PrinterConfig) -> float:
         dots = self.art.rows * (self.atlas.cell_height + self.art.row_gap)

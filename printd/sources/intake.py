@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ class Intake:
         move: bool = True,
         fingerprint: str | None = None,
         possible_duplicate: bool = False,
+        details: Mapping[str, Any] | None = None,
     ) -> list[Job]:
         """Queue the picture at `path` (checked first), `copies` times; `move`: the file itself
         becomes the (last) job's original. The rest goes into the record (Spool.submit)."""
@@ -65,6 +66,7 @@ class Intake:
                 submitted_by=submitted_by,
                 fingerprint=fingerprint,
                 possible_duplicate=possible_duplicate,
+                details=details,
             )
             for copy in range(copies)
         ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import usb.backend
 import usb.core
 
@@ -24,6 +25,7 @@ from printd.printer.encoding import CODE_PAGE_PC437, DEFAULT_LINE_SPACING, ESC, 
 DLE_EOT = b"\x10\x04"
 CUT_FULL, CUT_PARTIAL = GS + b"V\x00", GS + b"V\x01"
 RASTER = GS + b"v0\x00"
+QR = GS + b"(k"  # a 2D code: GS ( k pL pH cn fn data…
 # Real answers of a TM-T88 to DLE EOT 1, 2, 4 in each state (fixed bits 0x12 set).
 ANSWERS = {
     "online": {1: 0x16, 2: 0x12, 4: 0x12},
@@ -90,6 +92,10 @@ class PrinterModel:
                 if i + 8 + size > len(data):
                     break
                 i += 8 + size
+            elif data[i : i + 3] == QR:
+                if i + 5 > len(data) or i + 5 + int.from_bytes(data[i + 3 : i + 5], "little") > len(data):
+                    break
+                i += 5 + int.from_bytes(data[i + 3 : i + 5], "little")
             elif data[i : i + 2] == DLE_EOT:
                 self._scanned = i
                 return i if i + 2 < len(data) else None
@@ -128,6 +134,10 @@ def decode_rows(job: bytes) -> list[tuple[bytes, list[str]]]:
             else:
                 active.discard(mode)
             i += 3
+        elif job[i : i + 3] == QR:
+            i += 5 + int.from_bytes(job[i + 3 : i + 5], "little")
+        elif job[i : i + 2] == ESC + b"a":  # justification: the header, footer and QR code are centred
+            i += 3
         elif job[i : i + 2] in fixed:
             i += fixed[job[i : i + 2]]
         elif job[i : i + 2] in (ESC + b"d", GS + b"V"):
@@ -140,6 +150,47 @@ def decode_rows(job: bytes) -> list[tuple[bytes, list[str]]]:
             modes.append(names[frozenset(active)] if active else "normal")
             i += 1
     return rows
+
+
+def qr_links(job: bytes) -> list[str]:
+    """What the QR codes a job has the printer draw say: the data each `GS ( k` store (fn 80) holds,
+    read as the printer reads commands (the count of bytes after pL pH)."""
+    links, i = [], 0
+    while (i := job.find(QR, i)) >= 0:
+        size = int.from_bytes(job[i + 3 : i + 5], "little")
+        body = job[i + 5 : i + 5 + size]
+        if body[:3] == b"\x31P0":  # cn 49 (QR), fn 80 (store), m 48
+            links.append(body[3:].decode("ascii"))
+        i += 5 + size
+    return links
+
+
+def raster_images(job: bytes) -> list[np.ndarray]:
+    """The bit images of a job ((H, W) bool, True where a dot prints): consecutive `GS v 0` bands of
+    one width joined, as they come out of the printer."""
+    images: list[np.ndarray] = []
+    i, last_end = 0, -1
+    while (i := job.find(RASTER, i)) >= 0:
+        width = int.from_bytes(job[i + 4 : i + 6], "little")
+        height = int.from_bytes(job[i + 6 : i + 8], "little")
+        data = np.frombuffer(job[i + 8 : i + 8 + width * height], dtype=np.uint8).reshape(height, width)
+        band = np.unpackbits(data, axis=1).astype(bool)
+        if images and last_end == i and images[-1].shape[1] == band.shape[1]:
+            images[-1] = np.vstack([images[-1], band])
+        else:
+            images.append(band)
+        i = last_end = i + 8 + width * height
+    return images
+
+
+def read_qr(ink: np.ndarray) -> str:
+    """The link in a QR code printed as dots, read by OpenCV's detector as a camera would."""
+    import cv2
+
+    picture = np.where(ink, 0, 255).astype(np.uint8)
+    picture = np.pad(picture, 16, constant_values=255)
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(picture)
+    return str(text)
 
 
 class ServedPrinter:
