@@ -206,7 +206,7 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
             log.info("%s: published to the fleet on %s", image, config.mqtt.url)
         return 0
     named = config.printer_named(args.printer) if args.printer else None
-    spool = Spool(config.spool.path, create=False)
+    spool = Spool(config.spool.path, create=False, runtime=config.spool.run_dir)
     if spool.daemon_running() and (args.printer is None or named is not None):
         return send_through_daemon(args, spool, art, named.name if named else None)
     from .printer.connection import Printer
@@ -234,7 +234,7 @@ def send_through_daemon(args: argparse.Namespace, spool: Spool, art: JobArt, pin
     for image in args.images:
         load_image(image)  # bad input is refused here, before it reaches the queue
     request = {"art": art.asked(), "pin": pin, "raster": args.raster, "copies": args.copies}
-    ids = [job_id for image in args.images for job_id in submit_to_daemon(spool.root, image, request)]
+    ids = [job_id for image in args.images for job_id in submit_to_daemon(spool.runtime, image, request)]
     if args.no_wait:
         for job_id in ids:
             sys.stdout.write(job_id + "\n")
@@ -284,7 +284,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
-    report = status_report(Spool(config.spool.path, create=False))
+    report = status_report(Spool(config.spool.path, create=False, runtime=config.spool.run_dir))
     if not report["daemon"]:  # no daemon to ask: ask the printers
         from .printer.connection import Printer
 
@@ -381,7 +381,7 @@ def cmd_calibrate(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_snap(args: argparse.Namespace, config: Config) -> int:
     """Returns at once: the daemon answers whether a session started, not how it ended."""
-    answer = request_snap(config.spool.path)
+    answer = request_snap(config.spool.run_dir)
     if not answer.startswith(("ok:", "busy:")):
         raise PrintdError(answer or "the daemon did not answer")
     log.info("%s", answer)

@@ -151,11 +151,14 @@ def test_camera_failure_ends_the_session_with_the_error_signal(tmp_path: Path) -
     config = CameraConfig(enabled=True, source=str(tmp_path / "unplugged.avi"), countdown=0)
     intake = Intake(Spool(tmp_path / "spool"), lambda: None, lambda job, event: None)
     booth = Booth(config, intake, lambda: None, led)
-    assert booth.press("test").startswith("ok")
-    wait_for(lambda: booth.state is BoothState.IDLE, 10)
+    answer = booth.press("test")  # the answer says it: no "ok: smile" for a camera that is not there
+    assert answer == f"failed: camera {tmp_path / 'unplugged.avi'}: missing (no such device or file)", answer
+    assert booth.state is BoothState.IDLE
     assert led.pattern == "error" and blinks(factory, 0.5) >= 4
     assert count(tmp_path / "spool", JobState.QUEUED) == 0
-    assert booth.press("test").startswith("ok")  # the booth survives and takes the next press
+    write_video(tmp_path / "unplugged.avi")  # plugged in: the booth survives and takes the next press
+    assert booth.press("test").startswith("ok")
+    wait_for(lambda: count(tmp_path / "spool", JobState.QUEUED) == 1, 30)
 
 
 def test_key_trigger_reads_input_events(tmp_path: Path) -> None:
@@ -195,10 +198,10 @@ def test_button_press_prints_the_shot(booth_daemon: tuple[Daemon, MockFactory], 
     for _ in range(10):  # ten presses in a second: the first starts a session, the rest are ignored
         press(factory)
         time.sleep(0.08)
-    assert daemon.booth is not None and daemon.booth.state is BoothState.COUNTDOWN
+    assert daemon.booth.session is not None and daemon.booth.session.state is BoothState.COUNTDOWN
     assert blinks(factory, 0.5) >= 1  # the countdown blinks
     wait_for(lambda: count(spool, JobState.DONE) == 1, 30)
-    wait_for(lambda: daemon.booth is not None and daemon.booth.state is BoothState.IDLE, 5)
+    wait_for(lambda: daemon.booth.session is not None and daemon.booth.session.state is BoothState.IDLE, 5)
     assert len(printer.model.jobs(expect=1)) == 1
     (job,) = Spool(spool).jobs(JobState.DONE)
     assert job.record.source == "camera" and job.original.suffix == ".jpg"
@@ -216,7 +219,7 @@ def test_presses_while_paper_is_out_are_refused(
     for _ in range(3):
         press(factory)
         time.sleep(0.1)
-    assert daemon.booth_press("test").startswith("refused: ") and "out of paper" in daemon.problem
+    assert daemon.booth.press("test").startswith("refused: ") and "out of paper" in daemon.problem
     assert blinks(factory, 0.5) >= 4  # fast blink: the error signal
     assert count(daemon.spool.root, JobState.QUEUED) + count(daemon.spool.root, JobState.DONE) == 0
     printer.model.state = "online"  # paper loaded: sessions resume
@@ -233,7 +236,7 @@ def test_snap_against_a_running_daemon(tmp_path: Path, printer: NetworkPrinter, 
     assert missing.returncode == 1 and "no printd daemon is running" in missing.stderr
     daemon = subprocess.Popen([sys.executable, "-m", "printd", "run", "--config", str(config)], stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: (tmp_path / "spool" / "booth.sock").exists(), 60)
+        wait_for(lambda: (tmp_path / "spool" / "run" / "booth.sock").exists(), 60)
         started = time.monotonic()
         answer = subprocess.run(snap, capture_output=True, text=True, timeout=30)
         assert answer.returncode == 0, answer.stderr
@@ -259,7 +262,7 @@ def test_booth_works_with_a_printer_that_cannot_answer(tmp_path: Path, video: Pa
     try:
         time.sleep(0.6)  # three status intervals
         assert daemon.problem is None
-        assert daemon.booth_press("test").startswith("ok")
+        assert daemon.booth.press("test").startswith("ok")
         wait_for(lambda: count(daemon.spool.root, JobState.DONE) == 1, 30)
         assert out.read_bytes().startswith(INIT)
     finally:

@@ -150,9 +150,9 @@ def test_install_writes_each_file_once_and_runs_the_daemon(root: Path, tmp_path:
     assert f"printd:x:{uid}:" in (root / "etc/passwd").read_text()
     lp_members = next(line for line in (root / "etc/group").read_text().splitlines() if line.startswith("lp:"))
     assert lp_members.rsplit(":", 1)[1] == "printd"
-    for folder in (SPOOL, f"{SPOOL}/inbox"):
+    for folder, mode in ((SPOOL, 0o3770), (f"{SPOOL}/inbox", 0o2770), (f"{SPOOL}/run", 0o750)):
         info = (root / folder).stat()
-        assert (info.st_uid, info.st_mode & 0o7777) == (uid, 0o2770), folder
+        assert (info.st_uid, info.st_mode & 0o7777) == (uid, mode), folder
 
     version = installed_printd(root, "--version")
     assert version.stdout.strip() == f"printd {__version__}"
