@@ -303,7 +303,8 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         sys.stdout.write(json.dumps(report) + "\n")
         return 0
-    sys.stdout.write(f"printer: {report['printer']}\nbooth: {report['booth']}\nspool: {report['spool_mb']:.1f} MB\n")
+    booth = report["booth"] + (f" (camera {report['camera']})" if report["booth"] != "off" else "")
+    sys.stdout.write(f"printer: {report['printer']}\nbooth: {booth}\nspool: {report['spool_mb']:.1f} MB\n")
     printers = report.get("printers") or {}
     if len(printers) > 1:
         for name, state in printers.items():
