@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from optimizer import Animation, Art, BadImageError, FontError, load_image
-from optimizer.glyphs import MODES
+from optimizer.errors import BadImageError, FontError
 from optimizer.settings import MAX_GRID
+from optimizer.vocabulary import MODES
 
 from . import __version__
 from .booth.triggers import request_snap
@@ -158,6 +158,8 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_play(args: argparse.Namespace, config: Config) -> int:
     """Rendered frames in the terminal at their own pace, paper-coloured unless made dark."""
+    from optimizer import Animation, Art
+
     try:
         strip = Art.from_text(args.art.read_bytes(), modes=_read_if(args.art.with_suffix(".modes")), mode_names=MODES)
     except ValueError as exc:
@@ -194,6 +196,8 @@ def cmd_glyphs(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_send(args: argparse.Namespace, config: Config) -> int:
+    from optimizer import load_image
+
     art = art_flags(args)  # refused here, with a daemon or without; the printer's width below
     if args.mqtt:
         from .sources.mqtt import publish_picture
@@ -229,6 +233,8 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
 def send_through_daemon(args: argparse.Namespace, spool: Spool, art: JobArt, pin: str | None) -> int:
     """Queue each image with its settings and, unless --no-wait, follow it until it printed,
     failed or --timeout passed (exit 1: it stays queued and prints when it can)."""
+    from optimizer import load_image
+
     from .sources.submit import submit_to_daemon
 
     for image in args.images:

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from optimizer.glyphs import MODES
 from optimizer.settings import CHOICES, MAX_GRID
+from optimizer.vocabulary import MODES
 
 from .errors import ConfigError, describe_validation
 from .jobs.art import Align, ColorMap, Columns, Contrast, Dark, Framing, Preset, Rows, Seed, one_of
