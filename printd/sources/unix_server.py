@@ -69,12 +69,16 @@ class UnixServer:
         """Whether a request sent now would be served: the waiting thread alive and turning, and
         not every handler stuck on one request. Said once in the log when it stops."""
         now = time.monotonic()
-        stuck = len(self.busy_since) == len(self.handlers) and all(now - t > STUCK for t in self.busy_since.values())
+        busy = list(self.busy_since.values())  # a copy: the handlers change it meanwhile
+        stuck = len(busy) == len(self.handlers) and all(now - since > STUCK for since in busy)
         threads = all(thread.is_alive() for thread in (self.waiter, *self.handlers))
         ok = threads and now - self.beat < BEAT and not stuck
         if not ok and not self.reported and not self.stopping.is_set():
             log.error("%s socket %s does not answer: the watchdog is no longer told all is well", self.name, self.path)
             self.reported = True
+        elif ok and self.reported:  # a pause (a starved CPU), not a death
+            log.warning("%s socket %s answers again", self.name, self.path)
+            self.reported = False
         return ok
 
     def _wait(self) -> None:
