@@ -240,7 +240,7 @@ def test_doctor_says_each_problem_in_one_line(request: pytest.FixtureRequest, br
     assert spool.startswith(f"error: {broken_setup.parent / 'spool'}: printd (user ") and "fix: chown -R" in spool
     assert printer.startswith("warning: printer printer: tcp://127.0.0.1:") and "fix: " in printer
     camera_file = broken_setup.parent / "no-camera.mp4"
-    assert camera.startswith(f"warning: camera {camera_file}: cannot open") and "fix: " in camera
+    assert camera.startswith(f"warning: camera {camera_file}: missing (no such device or file)") and "fix: " in camera
 
 
 @needs_root
