@@ -114,6 +114,7 @@ def test_install_writes_each_file_once_and_runs_the_daemon(root: Path, tmp_path:
         CONFIG,
         SPOOL,
         f"{SPOOL}/inbox",
+        f"{SPOOL}/run",
         *ACCOUNTS,
         # the folders the files are in
         "etc",
