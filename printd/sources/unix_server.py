@@ -55,10 +55,13 @@ class UnixServer:
             self.path.chmod(0o660)
         except OSError:
             self.sock.close()
+            self.sock = None  # nothing to close
             raise
         self.sock.listen(64)
         self.sock.setblocking(False)
         self.selector.register(self.sock, selectors.EVENT_READ)
+        self.wake, self.waker = socket.socketpair()  # close() writes to `waker`: the wait ends at once
+        self.selector.register(self.wake, selectors.EVENT_READ)
         self.beat = time.monotonic()
         self.waiter.start()
         for handler in self.handlers:
@@ -88,6 +91,8 @@ class UnixServer:
             for key, _ in self.selector.select(timeout=0.5):
                 if key.fileobj is self.sock:
                     self._accept(waiting)
+                elif key.fileobj is self.wake:
+                    break  # stopping
                 else:
                     conn = key.fileobj
                     assert isinstance(conn, socket.socket)
@@ -137,6 +142,7 @@ class UnixServer:
         self.stopping.set()
         if self.sock is None:
             return
+        self.waker.send(b"\0")
         self.waiter.join(timeout=2)
         for _ in self.handlers:
             self.asking.put(None)
@@ -146,5 +152,7 @@ class UnixServer:
             conn.close()
         self.selector.close()
         self.sock.close()
+        self.wake.close()
+        self.waker.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
