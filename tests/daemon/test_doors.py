@@ -11,7 +11,6 @@ import pwd
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,6 +21,7 @@ import pytest
 
 from printd.config import load_config
 from printd.daemon.wiring import Daemon
+from printd.errors import UsageError
 from printd.jobs.spool import Spool
 from printd.sources.submit import CONTROL_SOCKET, SubmitServer, submit_to_daemon
 from tests.support.daemon import daemon_config, running, wait_for
@@ -138,11 +138,13 @@ def test_a_runtime_folder_made_by_someone_else_is_refused(tmp_path: Path, guest:
     spool = tmp_path / "spool"
     (spool / "run").mkdir(parents=True)
     os.chown(spool / "run", guest, -1)  # made by a member before the daemon's first start
-    config = daemon_config(tmp_path, "tcp://127.0.0.1:9")
-    command = [sys.executable, "-m", "printd", "run", "--config", str(config)]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 2, run.stderr
-    assert f"{spool / 'run'}: owned by pd-guest-" in run.stderr and "only the daemon may make its sockets" in run.stderr
+    daemon = Daemon(load_config(daemon_config(tmp_path, "tcp://127.0.0.1:9")))
+    with pytest.raises(UsageError) as refused:
+        daemon.start()
+    assert refused.value.exit_code == 2
+    assert f"{spool / 'run'}: owned by pd-guest-" in str(refused.value)
+    assert "only the daemon may make its sockets" in str(refused.value)
+    assert not (spool / "run" / "printd.lock").exists()  # refused before the lock
 
 
 def test_held_open_connections_do_not_stop_a_send(tmp_path: Path) -> None:
