@@ -83,7 +83,7 @@ def main() -> None:
                 while len(printer.model.job_started) == seen:
                     time.sleep(0.002)
                 latencies.append(printer.model.job_started[seen] - pressed)
-                while daemon.booth is None or daemon.booth.state is not BoothState.IDLE:
+                while daemon.booth.session is None or daemon.booth.session.state is not BoothState.IDLE:
                     time.sleep(0.01)
         finally:
             daemon.stopping.set()

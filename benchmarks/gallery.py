@@ -24,10 +24,11 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from skimage import data
 
 from optimizer import Art, Renderer, preset
-from optimizer.glyphs import BLOCK_CODES, bundled_font_dir
+from optimizer.glyphs import BLOCK_CODES
 from optimizer.metric import BOX_CODES, SIGMAS, blur, halftone_floor, island_share, lag3_excess, reference_tone, score
 from optimizer.search import Problem, tone_lookup
 from optimizer.target import flatten
+from optimizer.vocabulary import bundled_font_dir
 
 log = logging.getLogger("gallery")
 COLUMNS = 42

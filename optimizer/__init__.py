@@ -1,12 +1,34 @@
 """Photo → CP437 text art by differentiable rendering and discrete search; knows nothing of printers."""
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .art import Animation, Art
-from .glyphs import FontError, FontSpec, GlyphAtlas, load_atlas
-from .settings import PRESETS, Settings, preset
-from .target import BadImageError, load_image
+if TYPE_CHECKING:
+    from .art import Animation, Art
+    from .errors import BadImageError, FontError
+    from .glyphs import GlyphAtlas, load_atlas
+    from .renderer import Renderer
+    from .settings import PRESETS, Settings, preset
+    from .target import load_image
+    from .vocabulary import FontSpec
 
+# Each name is imported where it lives when first used: the renderer needs torch (a second or more),
+# the art and the glyphs numpy and Pillow, and the commands that never render (status, snap, send
+# --no-wait) stay instant.
+HOMES = {
+    "Animation": "art",
+    "Art": "art",
+    "BadImageError": "errors",
+    "FontError": "errors",
+    "FontSpec": "vocabulary",
+    "GlyphAtlas": "glyphs",
+    "PRESETS": "settings",
+    "Renderer": "renderer",
+    "Settings": "settings",
+    "load_atlas": "glyphs",
+    "load_image": "target",
+    "preset": "settings",
+}
 __all__ = [
     "PRESETS",
     "Animation",
@@ -23,15 +45,9 @@ __all__ = [
 ]
 
 
-if TYPE_CHECKING:
-    from .renderer import Renderer
-
-
 def __getattr__(name: str) -> Any:
-    # The renderer needs torch (a second or more to import): loaded when first used, so that the
-    # commands that never render (status, snap, send --no-wait) stay instant.
-    if name == "Renderer":
-        from .renderer import Renderer
-
-        return Renderer
-    raise AttributeError(f"module 'optimizer' has no attribute {name!r}")
+    if name not in HOMES:
+        raise AttributeError(f"module 'optimizer' has no attribute {name!r}")
+    value = getattr(import_module(f".{HOMES[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -23,7 +23,6 @@ from PIL import Image, ImageOps
 
 log = logging.getLogger(__name__)
 
-FRAMINGS = ("fit", "fill", "subject")
 # The widest and tallest canvas a photo may ask for (height / width): a 6000×500 panorama is cropped
 # to a strip of at least a third of its width in height instead of printing as one line of art.
 MIN_ASPECT = 1 / 3

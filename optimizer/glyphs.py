@@ -6,11 +6,13 @@ import json
 import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from .errors import FontError
+from .vocabulary import MODES, FontSpec
 
 log = logging.getLogger(__name__)
 
@@ -26,50 +28,8 @@ FULL_BLOCK = 0xDB
 BLOCK_CODES = (*SHADE_CODES, *HALF_CODES, FULL_BLOCK)
 SPACE = 0x20
 
-# Print modes Epson switches between characters within a line. Each mode's bitmap is derived
-# from the plain glyph as the printer prints it (ESC/POS reference, TM-T88 series):
-#   reverse     GS B 1   white glyph on a black cell (the line-spacing gap stays blank)
-#   emphasized  ESC E 1  every dot printed again one dot to the right: strokes a dot thicker
-#   underline   ESC - 1  a 1-dot line across the whole cell width on its bottom dot row
-#   underline2  ESC - 2  the same, 2 dots thick
-#   a+b         both at once: emphasized strokes with an underline, or thick white strokes in reverse
-#               (mid-tones that no single mode reaches with a character: CP437's denser glyphs cover
-#               at most 40% of a cell, a reversed one at least 75%)
-SINGLE_MODES = ("normal", "reverse", "emphasized", "underline", "underline2")
-MODES = (*SINGLE_MODES, "emphasized+underline", "emphasized+underline2", "reverse+emphasized")
-
-DEFAULT_FONT_FILE = "terminus-normal.otb"
-
-
-def bundled_font_dir() -> Path:
-    """The shipped fonts: `fonts/` beside the packages in a checkout, `optimizer/fonts` in a wheel."""
-    checkout = Path(__file__).resolve().parent.parent / "fonts"
-    if (checkout / DEFAULT_FONT_FILE).is_file():
-        return checkout
-    return Path(str(resources.files("optimizer") / "fonts"))
-
-
 def code_to_char(code: int) -> str:
     return bytes([code]).decode("cp437")
-
-
-@dataclass(frozen=True)
-class FontSpec:
-    """A printer font as the atlas needs it: which file, at what size, placed where in the cell."""
-
-    path: Path | None = None  # None: the bundled Terminus
-    size: int = 24
-    offset_x: int = 0
-    offset_y: int = 0
-    cell_width: int = 12
-    cell_height: int = 24
-
-    def resolved_path(self) -> Path:
-        return self.path if self.path is not None else bundled_font_dir() / DEFAULT_FONT_FILE
-
-
-class FontError(ValueError):
-    """The font file cannot be used for an atlas."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,8 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .framing import FRAMINGS
-from .glyphs import MODES, FontSpec
+from .vocabulary import FRAMINGS, MODES, FontSpec
 
 MAX_GRID = 1000
 CHOICES = {

@@ -12,9 +12,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-
-class BadImageError(ValueError):
-    """The input cannot be turned into art; the message names the file and the reason."""
+from .errors import BadImageError
 
 
 def load_image(path: Path) -> Image.Image:

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from optimizer import Animation, Art, BadImageError, FontError, load_image
-from optimizer.glyphs import MODES
+from optimizer.errors import BadImageError, FontError
 from optimizer.settings import MAX_GRID
+from optimizer.vocabulary import MODES
 
 from . import __version__
 from .booth.triggers import request_snap
@@ -158,6 +158,8 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_play(args: argparse.Namespace, config: Config) -> int:
     """Rendered frames in the terminal at their own pace, paper-coloured unless made dark."""
+    from optimizer import Animation, Art
+
     try:
         strip = Art.from_text(args.art.read_bytes(), modes=_read_if(args.art.with_suffix(".modes")), mode_names=MODES)
     except ValueError as exc:
@@ -194,6 +196,8 @@ def cmd_glyphs(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_send(args: argparse.Namespace, config: Config) -> int:
+    from optimizer import load_image
+
     art = art_flags(args)  # refused here, with a daemon or without; the printer's width below
     if args.mqtt:
         from .sources.mqtt import publish_picture
@@ -206,7 +210,7 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
             log.info("%s: published to the fleet on %s", image, config.mqtt.url)
         return 0
     named = config.printer_named(args.printer) if args.printer else None
-    spool = Spool(config.spool.path, create=False)
+    spool = Spool(config.spool.path, create=False, runtime=config.spool.run_dir)
     if spool.daemon_running() and (args.printer is None or named is not None):
         return send_through_daemon(args, spool, art, named.name if named else None)
     from .printer.connection import Printer
@@ -229,12 +233,14 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
 def send_through_daemon(args: argparse.Namespace, spool: Spool, art: JobArt, pin: str | None) -> int:
     """Queue each image with its settings and, unless --no-wait, follow it until it printed,
     failed or --timeout passed (exit 1: it stays queued and prints when it can)."""
+    from optimizer import load_image
+
     from .sources.submit import submit_to_daemon
 
     for image in args.images:
         load_image(image)  # bad input is refused here, before it reaches the queue
     request = {"art": art.asked(), "pin": pin, "raster": args.raster, "copies": args.copies}
-    ids = [job_id for image in args.images for job_id in submit_to_daemon(spool.root, image, request)]
+    ids = [job_id for image in args.images for job_id in submit_to_daemon(spool.runtime, image, request)]
     if args.no_wait:
         for job_id in ids:
             sys.stdout.write(job_id + "\n")
@@ -284,7 +290,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
-    report = status_report(Spool(config.spool.path, create=False))
+    report = status_report(Spool(config.spool.path, create=False, runtime=config.spool.run_dir))
     if not report["daemon"]:  # no daemon to ask: ask the printers
         from .printer.connection import Printer
 
@@ -303,7 +309,8 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         sys.stdout.write(json.dumps(report) + "\n")
         return 0
-    sys.stdout.write(f"printer: {report['printer']}\nbooth: {report['booth']}\nspool: {report['spool_mb']:.1f} MB\n")
+    booth = report["booth"] + (f" (camera {report['camera']})" if report["booth"] != "off" else "")
+    sys.stdout.write(f"printer: {report['printer']}\nbooth: {booth}\nspool: {report['spool_mb']:.1f} MB\n")
     printers = report.get("printers") or {}
     if len(printers) > 1:
         for name, state in printers.items():
@@ -381,7 +388,7 @@ def cmd_calibrate(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_snap(args: argparse.Namespace, config: Config) -> int:
     """Returns at once: the daemon answers whether a session started, not how it ended."""
-    answer = request_snap(config.spool.path)
+    answer = request_snap(config.spool.run_dir)
     if not answer.startswith(("ok:", "busy:")):
         raise PrintdError(answer or "the daemon did not answer")
     log.info("%s", answer)

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from optimizer.glyphs import MODES
 from optimizer.settings import CHOICES, MAX_GRID
+from optimizer.vocabulary import MODES
 
 from .errors import ConfigError, describe_validation
 from .jobs.art import Align, ColorMap, Columns, Contrast, Dark, Framing, Preset, Rows, Seed, one_of
@@ -112,9 +112,16 @@ class SpoolConfig(Section):
     """tmp/, queued/, active/, done/, failed/ live in the spool."""
 
     path: FilePath = Field(Path("/var/spool/printd"), description="the spool folder")
+    runtime: FilePath | None = Field(
+        None, description="the daemon's sockets and lock, a folder only it may write; null: run/ in the spool"
+    )
     retry_min: float = Field(2.0, gt=0, description="seconds before the first retry when the printer is away")
     retry_max: float = Field(60.0, gt=0, description="the backoff stops growing here")
     keep: KeepConfig = Field(default_factory=KeepConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runtime or self.path / "run"
 
     @model_validator(mode="after")
     def _backoff(self) -> SpoolConfig:

@@ -270,7 +270,7 @@ def _gpio(what: str, user: str) -> Finding:
 
 def check_web_port(config: Config) -> Finding:
     host, port = config.web.address
-    if Spool(config.spool.path, create=False).daemon_running():
+    if Spool(config.spool.path, create=False, runtime=config.spool.run_dir).daemon_running():
         return ok(f"web: {host}:{port} not tried, the daemon is running (printd status)")
     try:
         with socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET):

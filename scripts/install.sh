@@ -13,7 +13,7 @@ Installs printd from this checkout:
   /opt/printd                          a venv with printd and its dependencies (constraints.txt)
   /usr/local/bin/printd                a link to /opt/printd/bin/printd
   /etc/sysusers.d/printd.conf          user printd (groups printd and lp), applied with systemd-sysusers
-  /etc/tmpfiles.d/printd.conf          the spool /var/spool/printd and its inbox, applied with systemd-tmpfiles
+  /etc/tmpfiles.d/printd.conf          the spool /var/spool/printd, its inbox and run/ (the lock and sockets), applied with systemd-tmpfiles
   /etc/udev/rules.d/99-printd.rules    USB printers to group lp
   /etc/systemd/system/printd.service   ExecStart=/opt/printd/bin/printd run; enabled, and started where systemd runs
   /etc/printd/printd.yaml              the defaults, written once: an existing config is never overwritten

@@ -158,8 +158,27 @@ class Camera:
             hint = "reinstall printd: scripts/install.sh" if module == "cv2" else "apt install python3-picamera2"
             raise CameraError(f"camera: {module} is not installed ({hint})") from exc
 
+    def missing(self) -> Path | None:
+        """The device or file camera.source names when it is not there (a URL, or the Pi's camera
+        module, cannot be looked at without opening it: None)."""
+        if self.config.backend != "opencv":
+            return None
+        source = camera_source(self.config.source)
+        path = Path(f"/dev/video{source}") if isinstance(source, int) else Path(source)
+        if isinstance(source, str) and "://" in source:
+            return None
+        return None if path.exists() else path
+
+    def presence(self) -> str:
+        """For status: `missing: PATH`, or `ok: SOURCE` (there; opened only at a press)."""
+        path = self.missing()
+        return f"missing: {path}" if path is not None else f"ok: {self.config.source}"
+
     def open(self) -> Shot:
         self.check()
+        path = self.missing()
+        if path is not None:
+            raise CameraError(f"camera {path}: missing (no such device or file)")
         shot: Shot = BACKENDS[self.config.backend](self.config)
         return shot
 

@@ -24,7 +24,7 @@ from ..errors import PrintdError
 from ..jobs.art import JobArt
 from ..jobs.spool import Job
 from ..sources.intake import Intake
-from .camera import Camera
+from .camera import Camera, Shot
 from .triggers import FeedbackLed
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,8 @@ class Booth:
 
     # --- presses ---------------------------------------------------------------------------
     def press(self, source: str) -> str:
-        """A button, key or `printd snap`: start a session if idle; the answer is one line."""
+        """A button, key or `printd snap`: start a session if idle; the answer is one line, and
+        says a camera that cannot be opened."""
         with self.lock:
             if self.state is not BoothState.IDLE:
                 log.info("%s pressed during a session (%s): ignored", source, self.state.value)
@@ -83,14 +84,25 @@ class Booth:
                 return f"refused: {problem}"
             self.pressed_at = time.monotonic()
             self._enter(BoothState.COUNTDOWN)
-        log.info("%s: session started, countdown %g s", source, self.config.countdown)
-        threading.Thread(target=self._session, name="booth", daemon=True).start()
-        return f"ok: smile, the shot is in {self.config.countdown:g} s"
-
-    def _session(self) -> None:
-        shoot_at = self.pressed_at + self.config.countdown
         try:
             shot = self.camera.open()  # warms up while the countdown runs
+        except Exception as exc:  # the answer says it: "ok" only once the camera gives frames
+            self._failed(exc)
+            return f"failed: {exc}"
+        log.info("%s: session started, countdown %g s", source, self.config.countdown)
+        threading.Thread(target=self._session, args=(shot,), name="booth", daemon=True).start()
+        return f"ok: smile, the shot is in {self.config.countdown:g} s"
+
+    def _failed(self, exc: Exception) -> None:
+        """A session that failed must never take the booth down: said, signalled, idle again."""
+        log.error("booth: %s", exc, exc_info=not isinstance(exc, PrintdError | OSError))
+        with self.lock:
+            self._signal_error()
+            self._enter(BoothState.IDLE)
+
+    def _session(self, shot: Shot) -> None:
+        shoot_at = self.pressed_at + self.config.countdown
+        try:
             try:
                 while time.monotonic() < shoot_at:
                     shot.keep_alive()
@@ -103,11 +115,8 @@ class Booth:
             name = time.strftime("booth-%Y%m%d-%H%M%S.jpg")
             art = JobArt(framing=self.config.framing)
             job = self.intake.take_bytes(self.camera.to_jpeg(frame), "camera", name, art, owner=self._queued)
-        except Exception as exc:  # a failed session must never take the booth down
-            log.error("booth: %s", exc, exc_info=not isinstance(exc, PrintdError | OSError))
-            with self.lock:
-                self._signal_error()
-                self._enter(BoothState.IDLE)
+        except Exception as exc:
+            self._failed(exc)
             return
         log.info("%s: shot taken %.2f s after the press", job.id, time.monotonic() - self.pressed_at)
 

@@ -2,7 +2,7 @@
 
 - a push button on a GPIO pin (gpiozero: pin, pull-up, bounce time),
 - a key of a Linux input device (a USB foot switch, presenter or keyboard), read as evdev events,
-- `printd snap`, which asks the daemon over a Unix socket in the spool and gets a one-line answer.
+- `printd snap`, which asks the daemon over a Unix socket in its runtime folder and gets a one-line answer.
 
 Each calls `on_press(source)`; the booth decides what a press means.
 """
@@ -190,9 +190,9 @@ class KeyTrigger:
 class SnapServer:
     """`printd snap`'s way in: one line asked ("snap"), one line answered, on a Unix socket."""
 
-    def __init__(self, spool_root: Path, on_press: Press):
+    def __init__(self, runtime: Path, on_press: Press):
         self.on_press = on_press
-        self.server = UnixServer(Path(spool_root) / SNAP_SOCKET, self._serve, "snap")
+        self.server = UnixServer(Path(runtime) / SNAP_SOCKET, self._serve, "snap")
 
     def start(self) -> None:
         try:
@@ -210,9 +210,10 @@ class SnapServer:
         self.server.close()
 
 
-def request_snap(spool_root: Path, timeout: float = 5.0) -> str:
-    """Ask the daemon on this spool for a shot; its one-line answer (ok:, busy:, refused:, off:)."""
-    path = Path(spool_root) / SNAP_SOCKET
+def request_snap(runtime: Path, timeout: float = 5.0) -> str:
+    """Ask the daemon whose runtime folder is `runtime` for a shot; its one-line answer (ok:, busy:,
+    refused:, failed:, off:)."""
+    path = Path(runtime) / SNAP_SOCKET
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
@@ -220,6 +221,6 @@ def request_snap(spool_root: Path, timeout: float = 5.0) -> str:
             sock.sendall(b"snap\n")
             return sock.makefile("rb").readline().decode(errors="replace").strip()
         except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise PrintdError(f"{spool_root}: no printd daemon is running on this spool") from exc
+            raise PrintdError(f"{runtime}: no printd daemon is running on this spool") from exc
         except OSError as exc:
             raise PrintdError(f"{path}: cannot ask the daemon ({exc})") from exc

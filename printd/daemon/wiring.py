@@ -1,6 +1,6 @@
 """`printd run`: the parts wired in one place (docs/architecture.md §1).
 
-    sources (printd/sources/: inbox, submit socket, web, MQTT; the booth) → intake → spool
+    sources (printd/sources/: inbox, submit socket, web, MQTT; printd/booth/) → intake → spool
     → render worker → printer pool → done/ | failed/
 
 Each part is made here, started in `start()` and closed in `stop()`; the workers are supervised
@@ -18,31 +18,26 @@ import signal
 import stat
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write
-from ..booth.camera import Camera, CameraError
-from ..booth.session import Booth
-from ..booth.triggers import FeedbackLed, GpioButton, KeyTrigger, SnapServer, TriggerUnavailable
+from ..booth.photobooth import PhotoBooth
 from ..config import Config
-from ..errors import PrinterError, UsageError
+from ..errors import UsageError
 from ..jobs.spool import Job, JobState, Spool
 from ..jobs.status import STATUS_FILE, status_report
-from ..printer.escpos_lib import CD_KICK_2
 from ..printer.pool import PrinterPool
-from ..printer.profiles import profile
 from ..sources import SOURCES
 from ..sources.intake import Host, Intake, Source
 from ..sources.submit import user_name
 from ..supervised import Supervised
 from .render_worker import RenderWorker
+from .runtime import make_runtime_dir
 from .systemd import notify
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY = 3600.0  # seconds between retention passes while running
-BUZZER_PULSE = CD_KICK_2  # Epson's buzzer option hangs on the drawer-kick port: ESC p pulses it
 
 
 RELOAD_HINT = "SIGHUP: the config is read only at start; still running on the old one (restart printd to apply changes)"
@@ -51,23 +46,21 @@ RELOAD_HINT = "SIGHUP: the config is read only at start; still running on the ol
 class Daemon:
     def __init__(self, config: Config, pin_factory: Any = None):
         self.config = config
-        self.spool = Spool(config.spool.path)
-        self.pin_factory = pin_factory  # gpiozero's; None: the platform's own (tests pass MockFactory)
+        self.spool = Spool(config.spool.path, runtime=config.spool.run_dir)
         self.stopping = threading.Event()
-        self.booth: Booth | None = None
         self.pool = PrinterPool(
             config.pool,
             self.spool,
             config.spool,
             job_event=self._job_event,
             changed=self._printers_changed,
-            watching=lambda: self.booth is not None,
+            watching=lambda: self.booth.on,
         )
         self.renderer = RenderWorker(config, self.spool, self.pool, self._job_event, self.stopping)
         self.intake = Intake(self.spool, self.renderer.wake.set, self._job_event)
-        self.host = Host(status=self.status, printers=self.pool.states, pause=self.pool.pause, press=self.booth_press)
+        self.booth = PhotoBooth(config, self.intake, self.pool, self.spool, pin_factory)
+        self.host = Host(status=self.status, printers=self.pool.states, pause=self.pool.pause, press=self.booth.press)
         self.sources: list[Source] = []
-        self.parts: list[Any] = []  # the booth's triggers and light: started with it, closed at stop
 
     @property
     def problem(self) -> str | None:
@@ -75,13 +68,18 @@ class Daemon:
         return self.pool.problem()
 
     @property
+    def doors(self) -> list[Source | PhotoBooth]:
+        """What takes requests on a socket: a dead one stops the watchdog (a revived thread could
+        not take back a socket it lost), so systemd restarts the daemon."""
+        return [*self.sources, self.booth]
+
+    @property
     def workers(self) -> list[Supervised]:
         return [self.renderer.worker, *self.pool.workers, *(w for s in self.sources for w in s.workers)]
 
     # --- news, for the booth, MQTT, `printd status` and systemd --------------------------------
     def _printers_changed(self) -> None:
-        if self.booth is not None:
-            self.booth.printer_changed()
+        self.booth.printer_changed()
         self.write_status()
         for source in self.sources:
             source.printers_changed()
@@ -91,8 +89,7 @@ class Daemon:
             self.renderer.wake.set()  # the pool has room again
         if event == "printed":
             self.spool.counters.printed(job.record.source, job.record.printer, job.record.copies)
-        if self.booth is not None:
-            self.booth.job_event(job.id, event)
+        self.booth.job_event(job.id, event)
         for source in self.sources:
             source.job_event(job, event)
 
@@ -102,7 +99,7 @@ class Daemon:
         return {
             "printer": self.pool.summary(),
             "printers": self.pool.states(),
-            "booth": self.booth.state.value if self.booth else "off",
+            **self.booth.state(),
             "intake": f"paused: {'; '.join(paused)}" if paused else "taking files",
             "counters": self.spool.counters.report(),
         }
@@ -122,61 +119,10 @@ class Daemon:
             log.warning("cannot write %s: %s", STATUS_FILE, exc)
         notify(f"STATUS={self.pool.summary()}; {queued} job(s) queued")
 
-    # --- the photo booth ------------------------------------------------------------------
-    def _start_booth(self) -> None:
-        """The booth and its triggers, where configured and present; each absence is said once."""
-        if not self.config.camera.enabled:
-            log.info("photo booth off (camera.enabled is false)")
-            return
-        try:
-            Camera(self.config.camera).check()
-        except CameraError as exc:
-            log.warning("photo booth off: %s", exc)
-            return
-        button = self.config.button
-        led = self._optional("LED", FeedbackLed(button.led, self.pin_factory)) if button.led is not None else None
-        self.booth = Booth(self.config.camera, self.intake, lambda: self.problem, led, self._beep_for())
-        if button.gpio is not None:
-            self._optional("button", GpioButton(button, self.booth_press, self.pin_factory))
-        if button.key is not None and button.key_device is not None:
-            self._optional("key", KeyTrigger(button.key, button.key_device, self.booth_press))
-        log.info("photo booth on: camera %s, countdown %g s", self.config.camera.source, self.config.camera.countdown)
-
-    def _optional(self, what: str, part: Any) -> Any:
-        """Start `part`; one this machine does not have is said once and left out."""
-        try:
-            part.start()
-        except TriggerUnavailable as exc:
-            log.warning("photo booth runs without its %s: %s", what, exc)
-            return None
-        self.parts.append(part)
-        return part
-
-    def _beep_for(self) -> Callable[[], None] | None:
-        if not self.config.button.beep:
-            return None
-        slot = self.pool.slots[0]  # the booth's own printer: the first of the pool
-        if "pulseStandard" not in profile(slot.config.profile).features:
-            log.warning("button.beep: printer profile %s has no buzzer pulse; no beep", slot.config.profile)
-            return None
-
-        def beep() -> None:
-            try:
-                with slot.lock:
-                    slot.printer.print_job(BUZZER_PULSE)
-            except PrinterError as exc:
-                log.warning("beep: %s", exc)
-
-        return beep
-
-    def booth_press(self, source: str) -> str:
-        if self.booth is None:
-            return "off: the photo booth is off (camera.enabled is false, or the camera is missing)"
-        return self.booth.press(source)
-
     # --- life -----------------------------------------------------------------------------
     def start(self) -> None:
         check_writable(self.spool.root, self.config.inbox.path)
+        make_runtime_dir(self.spool.runtime)
         if not self.spool.acquire():
             raise UsageError(f"{self.spool.root}: another printd daemon is running on this spool")
         for job in self.spool.recover():
@@ -194,8 +140,7 @@ class Daemon:
                 self.sources.append(source)
                 source.start()
         self.renderer.warm_up()
-        self._start_booth()
-        self._optional("snap socket", SnapServer(self.spool.root, self.booth_press))
+        self.booth.start()
         self.renderer.worker.start()
         self.pool.start()
         log.info(
@@ -217,8 +162,8 @@ class Daemon:
         while not self.stopping.wait(min(watchdog_interval, 2.0)):
             for worker in self.workers:
                 worker.revive()
-            if all(worker.alive for worker in self.workers):
-                notify("WATCHDOG=1")  # healthy: every worker alive
+            if all(worker.alive for worker in self.workers) and all(door.answering for door in self.doors):
+                notify("WATCHDOG=1")  # healthy: every worker alive, every socket served
             self.write_status()
             if time.monotonic() >= next_prune:
                 self.prune()
@@ -227,7 +172,7 @@ class Daemon:
     def stop(self) -> None:
         notify("STOPPING=1")
         self.stopping.set()
-        for part in reversed([*self.sources, *self.parts]):
+        for part in reversed(self.doors):
             part.close()
         self.pool.stop(timeout=max(p.timeout for p in self.config.pool) + 5)
         self.renderer.wake.set()

@@ -113,10 +113,12 @@ def _safe(name: str) -> str:
 
 
 class Spool:
-    def __init__(self, root: Path, create: bool = True):
+    def __init__(self, root: Path, create: bool = True, runtime: Path | None = None):
         """`create`: make the state folders (the daemon); clients that only read create nothing, so
-        a folder is never owned by whoever happened to ask first."""
+        a folder is never owned by whoever happened to ask first. `runtime`: the daemon's own folder
+        for its lock and sockets (spool.runtime; default run/ in the spool)."""
         self.root = Path(root)
+        self.runtime = Path(runtime) if runtime is not None else self.root / "run"
         for folder in ("tmp", *(s.value for s in JobState)) if create else ():
             (self.root / folder).mkdir(parents=True, exist_ok=True)
         self._lock_file: IO[str] | None = None
@@ -154,7 +156,9 @@ class Spool:
     # --- one daemon per spool -------------------------------------------------------------
     @property
     def lock_path(self) -> Path:
-        return self.root / "printd.lock"
+        # In the runtime folder, which only the daemon may write: a member of the spool's group
+        # could remove a lock in the spool itself and start a second daemon.
+        return self.runtime / "printd.lock"
 
     def acquire(self) -> bool:
         """Take the daemon lock; False if another process holds it."""

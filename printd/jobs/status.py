@@ -22,7 +22,7 @@ LAST = 10  # done and failed jobs listed (the newest)
 
 def status_report(spool: Spool, state: Mapping[str, Any] | None = None, last: int = LAST) -> dict[str, Any]:
     """One object for `printd status --json`: printer state and the jobs. `state`: the running
-    daemon's own (printer, printers, booth, intake); None: read from status.json if one runs."""
+    daemon's own (printer, printers, booth, camera, intake); None: read from status.json if one runs."""
     running = state is not None or spool.daemon_running()
     if state is None:
         written = _written_state(spool)
@@ -37,6 +37,7 @@ def status_report(spool: Spool, state: Mapping[str, Any] | None = None, last: in
         "printer": state.get("printer", "unknown" if running else absent),
         "printers": state.get("printers", {}),
         "booth": state.get("booth", "off"),
+        "camera": state.get("camera", "off"),
         "intake": state.get("intake", "taking files" if running else absent),
         "daemon": running,
         "counters": state.get("counters", {}),

@@ -19,7 +19,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from optimizer.target import BadImageError, load_frames
+from optimizer.target import BadImageError
 
 from ..atomic import atomic_write
 from ..config import Config
@@ -148,10 +148,16 @@ class Inbox(FileSystemEventHandler, Source):
             return False
         if not renamed_in and now - since < self.settle:
             return None
-        if self._still_arriving(path):
+        problem = self._checked(path)
+        if problem is not None and "truncated" in str(problem) and self._changed_lately(path):
             return False  # a copy that stalled: wait for the rest, however long the pause
 
         try:
+            if problem is not None:  # failed/ with the picture and the reason, as every source refuses
+                reason = str(problem).replace(str(path), path.name)
+                self.intake.refuse(path, "inbox", reason, path.name)
+                log.warning("inbox: refused %r: %s", path.name, reason)
+                return True
             job = self.spool.submit(path, "inbox", move=True, regular_only=True)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:  # the disk is full: a state, not the file's fault
@@ -168,20 +174,22 @@ class Inbox(FileSystemEventHandler, Source):
         self.intake.queued([job])
         return True
 
-    def _still_arriving(self, path: Path) -> bool:
+    def _checked(self, path: Path) -> BadImageError | None:
+        """Intake.check, the check every source makes: None for a whole picture."""
+        try:
+            self.intake.check(path)
+        except BadImageError as exc:
+            return exc
+        return None
+
+    @staticmethod
+    def _changed_lately(path: Path) -> bool:
         """A picture cut short whose file changed in the last STALLED seconds is a copy that paused,
         not a truncated picture: it is taken once it is whole (or has not changed for that long)."""
         try:
-            recent = time.time() - path.stat().st_mtime < STALLED
+            return time.time() - path.stat().st_mtime < STALLED
         except OSError:
             return False
-        if not recent:
-            return False
-        try:
-            load_frames(path, max_frames=1)
-        except BadImageError as exc:
-            return "truncated" in str(exc)
-        return False
 
     def _refuse(self, path: Path, reason: str, remove: bool) -> None:
         """failed/ gets a note with the reason (never the thing itself); a link is removed from the

@@ -132,6 +132,11 @@ class Source:
         """Why this source takes no jobs now (a full disk); None while it does."""
         return None
 
+    @property
+    def answering(self) -> bool:
+        """False when its door is dead (the watchdog then stops, and systemd restarts the daemon)."""
+        return True
+
     def job_event(self, job: Job, event: str) -> None:
         """queued, rendered, printing, waiting, printed or failed."""
 

@@ -1,11 +1,12 @@
 """The daemon's door for `printd send`: only the daemon writes its spool (docs/architecture.md §6).
 
 A client opens its picture itself, with its own rights, and hands the open file to the daemon
-over a Unix socket in the spool (`printd.sock`, group printd) as SCM_RIGHTS, with one JSON line
-of what it asks (name, art settings, printer, raster, copies). The daemon reads the picture
-through that descriptor, checks it as the inbox would and writes the job, owned by the service;
-who asked comes from the socket's peer credentials and goes into the record. So a job is never a
-folder another user wrote, which the daemon could not move, and no path is followed.
+over a Unix socket in the daemon's runtime folder (`run/printd.sock`, group printd) as SCM_RIGHTS,
+with one JSON line of what it asks (name, art settings, printer, raster, copies). The daemon reads
+the picture through that descriptor (a regular file only: a pipe could hold a handler forever),
+checks it as the inbox would and writes the job, owned by the service; who asked comes from the
+socket's peer credentials and goes into the record. So a job is never a folder another user wrote,
+which the daemon could not move, and no path is followed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import pwd
 import shutil
 import socket
+import stat
 import struct
 import time
 from pathlib import Path
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 CONTROL_SOCKET = "printd.sock"
 STARTING = 15.0  # seconds a client waits for the socket of a daemon that holds the spool lock
 MAX_REQUEST = 16_384
+HANDLERS = 4  # requests served at once; more wait their turn, holding no thread (UnixServer)
 
 
 def source(config: Config, intake: Intake, host: Host) -> SubmitServer:
@@ -45,10 +48,14 @@ class SubmitServer(Source):
     def __init__(self, config: Config, intake: Intake):
         self.config = config
         self.intake = intake
-        self.server = UnixServer(intake.spool.root / CONTROL_SOCKET, self._serve, "submit", concurrent=True)
+        self.server = UnixServer(intake.spool.runtime / CONTROL_SOCKET, self._serve, "submit", HANDLERS)
 
     def start(self) -> None:
         self.server.start()
+
+    @property
+    def answering(self) -> bool:
+        return self.server.answering
 
     def _serve(self, conn: socket.socket) -> None:
         fds: list[int] = []
@@ -82,6 +89,8 @@ class SubmitServer(Source):
                 raise InputError(f"copies must be 1–100, not {copies!r}")
         except InputError as exc:
             return {"error": str(exc)}
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return {"error": f"{name}: not a regular file (printd send passes the picture's file)"}
         path = self.intake.scratch("send", name)
         try:
             with os.fdopen(os.dup(fd), "rb") as source, path.open("wb") as out:
@@ -110,21 +119,21 @@ def user_name(uid: int) -> str:
         return str(uid)
 
 
-def submit_to_daemon(spool_root: Path, image: Path, request: dict[str, object], timeout: float = 60.0) -> list[str]:
-    """Hand the picture to the daemon on this spool; the IDs of the jobs it queued."""
+def submit_to_daemon(runtime: Path, image: Path, request: dict[str, object], timeout: float = 60.0) -> list[str]:
+    """Hand the picture to the daemon whose runtime folder is `runtime`; the IDs of the jobs it queued."""
     with image.open("rb") as picture, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         deadline = time.monotonic() + STARTING
         while True:
             try:
-                sock.connect(str(Path(spool_root) / CONTROL_SOCKET))
+                sock.connect(str(Path(runtime) / CONTROL_SOCKET))
                 break
             except (FileNotFoundError, ConnectionRefusedError) as exc:
                 if time.monotonic() > deadline:  # a daemon holds the spool but is not listening
-                    raise PrintdError(f"{spool_root}: the printd daemon on this spool does not answer") from exc
+                    raise PrintdError(f"{runtime}: the printd daemon on this spool does not answer") from exc
                 time.sleep(0.1)  # it is starting: the lock comes before the socket
             except PermissionError as exc:
-                raise UsageError(f"{spool_root}: not allowed to ask the daemon (join the group printd)") from exc
+                raise UsageError(f"{runtime}: not allowed to ask the daemon (join the group printd)") from exc
         message = json.dumps({"op": "submit", "name": image.name, **request}).encode()
         fds = array.array("i", [picture.fileno()])
         sock.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])

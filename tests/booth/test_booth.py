@@ -13,38 +13,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
-import cv2
 import numpy as np
 import pytest
 from gpiozero.pins.mock import MockFactory
 from PIL import Image
 
 from printd.booth.camera import Camera, CameraError
+from printd.booth.photobooth import BUZZER_PULSE
 from printd.booth.session import Booth, BoothState
 from printd.booth.triggers import EV_KEY, INPUT_EVENT, FeedbackLed, KeyTrigger
 from printd.config import CameraConfig, load_config
-from printd.daemon.wiring import BUZZER_PULSE, Daemon
+from printd.daemon.wiring import Daemon
 from printd.jobs.spool import JobState, Spool
 from printd.printer.encoding import INIT
 from printd.sources.intake import Intake
+from tests.support.booth import BUTTON, LED, booth_config, write_video
 from tests.support.daemon import count, wait_for
 from tests.support.printers import NetworkPrinter
-
-BUTTON, LED = 17, 27
-
-
-def write_video(path: Path, frames: int = 12) -> Path:
-    """Left half red, right half blue, brightening over the first frames like a camera's exposure."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
-    for i in range(frames):
-        frame = np.zeros((48, 64, 3), np.uint8)
-        gain = min(1.0, 0.4 + 0.15 * i)
-        frame[:, :32] = (0, 0, int(230 * gain))  # BGR: red
-        frame[:, 32:] = (int(230 * gain), 0, 0)  # blue
-        frame[20:28, 20:44] = 255
-        writer.write(frame)
-    writer.release()
-    return path
 
 
 @pytest.fixture
@@ -57,19 +42,6 @@ def printer() -> Iterator[NetworkPrinter]:
     p = NetworkPrinter()
     yield p
     p.close()
-
-
-def booth_config(tmp_path: Path, printer_uri: str, source: str, countdown: float = 0, extra: str = "") -> Path:
-    path = tmp_path / "booth.yaml"
-    path.write_text(
-        "art: {columns: 6, max_rows: 4}\n"
-        f"printer: {{uri: '{printer_uri}', timeout: 2, status_interval: 0.2}}\n"
-        f"spool: {{path: '{tmp_path / 'spool'}', retry_min: 0.2, retry_max: 0.5}}\n"
-        f"inbox: {{path: '{tmp_path / 'inbox'}'}}\n"
-        f"camera: {{enabled: true, source: '{source}', countdown: {countdown}, warmup_frames: 4}}\n"
-        f"button: {{gpio: {BUTTON}, led: {LED}, bounce: 0.01{extra}}}\n"
-    )
-    return path
 
 
 def press(factory: MockFactory) -> None:
@@ -106,8 +78,8 @@ def test_camera_reads_a_video_file_as_a_camera(video: Path) -> None:
 def test_camera_that_fails_to_open(tmp_path: Path) -> None:
     not_video = tmp_path / "notes.avi"
     not_video.write_text("not a video")
-    for source in (str(tmp_path / "missing.avi"), str(not_video)):
-        with pytest.raises(CameraError, match="cannot open"):
+    for source, reason in ((str(tmp_path / "missing.avi"), "missing"), (str(not_video), "cannot open")):
+        with pytest.raises(CameraError, match=reason):
             Camera(CameraConfig(source=source)).capture()
 
 
@@ -151,11 +123,14 @@ def test_camera_failure_ends_the_session_with_the_error_signal(tmp_path: Path) -
     config = CameraConfig(enabled=True, source=str(tmp_path / "unplugged.avi"), countdown=0)
     intake = Intake(Spool(tmp_path / "spool"), lambda: None, lambda job, event: None)
     booth = Booth(config, intake, lambda: None, led)
-    assert booth.press("test").startswith("ok")
-    wait_for(lambda: booth.state is BoothState.IDLE, 10)
+    answer = booth.press("test")  # the answer says it: no "ok: smile" for a camera that is not there
+    assert answer == f"failed: camera {tmp_path / 'unplugged.avi'}: missing (no such device or file)", answer
+    assert booth.state is BoothState.IDLE
     assert led.pattern == "error" and blinks(factory, 0.5) >= 4
     assert count(tmp_path / "spool", JobState.QUEUED) == 0
-    assert booth.press("test").startswith("ok")  # the booth survives and takes the next press
+    write_video(tmp_path / "unplugged.avi")  # plugged in: the booth survives and takes the next press
+    assert booth.press("test").startswith("ok")
+    wait_for(lambda: count(tmp_path / "spool", JobState.QUEUED) == 1, 30)
 
 
 def test_key_trigger_reads_input_events(tmp_path: Path) -> None:
@@ -195,10 +170,10 @@ def test_button_press_prints_the_shot(booth_daemon: tuple[Daemon, MockFactory], 
     for _ in range(10):  # ten presses in a second: the first starts a session, the rest are ignored
         press(factory)
         time.sleep(0.08)
-    assert daemon.booth is not None and daemon.booth.state is BoothState.COUNTDOWN
+    assert daemon.booth.session is not None and daemon.booth.session.state is BoothState.COUNTDOWN
     assert blinks(factory, 0.5) >= 1  # the countdown blinks
     wait_for(lambda: count(spool, JobState.DONE) == 1, 30)
-    wait_for(lambda: daemon.booth is not None and daemon.booth.state is BoothState.IDLE, 5)
+    wait_for(lambda: daemon.booth.session is not None and daemon.booth.session.state is BoothState.IDLE, 5)
     assert len(printer.model.jobs(expect=1)) == 1
     (job,) = Spool(spool).jobs(JobState.DONE)
     assert job.record.source == "camera" and job.original.suffix == ".jpg"
@@ -216,7 +191,7 @@ def test_presses_while_paper_is_out_are_refused(
     for _ in range(3):
         press(factory)
         time.sleep(0.1)
-    assert daemon.booth_press("test").startswith("refused: ") and "out of paper" in daemon.problem
+    assert daemon.booth.press("test").startswith("refused: ") and "out of paper" in daemon.problem
     assert blinks(factory, 0.5) >= 4  # fast blink: the error signal
     assert count(daemon.spool.root, JobState.QUEUED) + count(daemon.spool.root, JobState.DONE) == 0
     printer.model.state = "online"  # paper loaded: sessions resume
@@ -233,7 +208,7 @@ def test_snap_against_a_running_daemon(tmp_path: Path, printer: NetworkPrinter, 
     assert missing.returncode == 1 and "no printd daemon is running" in missing.stderr
     daemon = subprocess.Popen([sys.executable, "-m", "printd", "run", "--config", str(config)], stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: (tmp_path / "spool" / "booth.sock").exists(), 60)
+        wait_for(lambda: (tmp_path / "spool" / "run" / "booth.sock").exists(), 60)
         started = time.monotonic()
         answer = subprocess.run(snap, capture_output=True, text=True, timeout=30)
         assert answer.returncode == 0, answer.stderr
@@ -257,9 +232,10 @@ def test_booth_works_with_a_printer_that_cannot_answer(tmp_path: Path, video: Pa
     daemon = Daemon(load_config(booth_config(tmp_path, f"file://{out}", str(video))), pin_factory=MockFactory())
     daemon.start()
     try:
-        time.sleep(0.6)  # three status intervals
+        (slot,) = daemon.pool.slots  # never asked how it is: nothing to wait for before looking
+        assert not slot.printer.can_answer and slot.worker.alive and daemon.booth.on
         assert daemon.problem is None
-        assert daemon.booth_press("test").startswith("ok")
+        assert daemon.booth.press("test").startswith("ok")
         wait_for(lambda: count(daemon.spool.root, JobState.DONE) == 1, 30)
         assert out.read_bytes().startswith(INIT)
     finally:

@@ -114,6 +114,7 @@ def test_install_writes_each_file_once_and_runs_the_daemon(root: Path, tmp_path:
         CONFIG,
         SPOOL,
         f"{SPOOL}/inbox",
+        f"{SPOOL}/run",
         *ACCOUNTS,
         # the folders the files are in
         "etc",
@@ -150,9 +151,9 @@ def test_install_writes_each_file_once_and_runs_the_daemon(root: Path, tmp_path:
     assert f"printd:x:{uid}:" in (root / "etc/passwd").read_text()
     lp_members = next(line for line in (root / "etc/group").read_text().splitlines() if line.startswith("lp:"))
     assert lp_members.rsplit(":", 1)[1] == "printd"
-    for folder in (SPOOL, f"{SPOOL}/inbox"):
+    for folder, mode in ((SPOOL, 0o3770), (f"{SPOOL}/inbox", 0o2770), (f"{SPOOL}/run", 0o750)):
         info = (root / folder).stat()
-        assert (info.st_uid, info.st_mode & 0o7777) == (uid, 0o2770), folder
+        assert (info.st_uid, info.st_mode & 0o7777) == (uid, mode), folder
 
     version = installed_printd(root, "--version")
     assert version.stdout.strip() == f"printd {__version__}"
@@ -240,7 +241,7 @@ def test_doctor_says_each_problem_in_one_line(request: pytest.FixtureRequest, br
     assert spool.startswith(f"error: {broken_setup.parent / 'spool'}: printd (user ") and "fix: chown -R" in spool
     assert printer.startswith("warning: printer printer: tcp://127.0.0.1:") and "fix: " in printer
     camera_file = broken_setup.parent / "no-camera.mp4"
-    assert camera.startswith(f"warning: camera {camera_file}: cannot open") and "fix: " in camera
+    assert camera.startswith(f"warning: camera {camera_file}: missing (no such device or file)") and "fix: " in camera
 
 
 @needs_root

@@ -126,7 +126,7 @@ def test_send_by_another_user_prints_and_the_next_inbox_file_prints_too(tmp_path
 
     load_frames(picture)  # the image plugins loaded here: the child cannot read site-packages under /root
     with running(config, printer):
-        wait_for(lambda: (spool / "printd.sock").exists(), 60)
+        wait_for(lambda: (spool / "run" / "printd.sock").exists(), 60)
         child = os.fork()
         if child == 0:  # the client, as nobody with the spool's group: printd send, in-process
             code = 1
