@@ -216,7 +216,7 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
     if args.printer and named is None:  # a URI: that printer, with the first printer's settings
         target = target.replace(name=args.printer, uri=args.printer)
     art = art_flags(args, config.replace(printer=target, printers=()))
-    printer = Printer(target.uri, target.timeout)
+    printer = Printer(target.uri, target.timeout, bytes_per_s=target.slowest_bytes_per_s)
     artist = Artist(config)
     printables = [artist.render(image, art, target, raster=args.raster) for image in args.images]  # all checked first
     for image, printable in zip(args.images, printables, strict=True):
@@ -326,7 +326,7 @@ def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
         target = config.pool[0].replace(name=args.printer, uri=args.printer)
     renderer = renderer_for(config)
     pitch = renderer.atlas.cell_height + renderer.settings.row_gap
-    printer = Printer(target.uri, target.timeout)
+    printer = Printer(target.uri, target.timeout, bytes_per_s=target.slowest_bytes_per_s)
     if args.calibration:
         from .render.testpage import calibration_job
 

@@ -154,7 +154,7 @@ class PrinterPool:
         watching: Callable[[], bool],
         make_printer: Callable[[PrinterConfig], Printer] | None = None,
     ):
-        make = make_printer or (lambda c: Printer(c.uri, c.timeout))
+        make = make_printer or (lambda c: Printer(c.uri, c.timeout, bytes_per_s=c.slowest_bytes_per_s))
         self.spool = spool
         self.spool_config = spool_config
         self.job_event = job_event
