@@ -26,13 +26,14 @@ from ..atomic import atomic_write
 from ..booth.camera import Camera, CameraError
 from ..booth.session import Booth
 from ..booth.triggers import FeedbackLed, GpioButton, KeyTrigger, SnapServer, TriggerUnavailable
-from ..config import Config
+from ..config import Config, PrinterConfig
 from ..errors import PrinterError, UsageError
 from ..jobs.spool import Job, JobState, Spool
 from ..jobs.status import STATUS_FILE, status_report
 from ..printer.escpos_lib import CD_KICK_2
 from ..printer.pool import PrinterPool
 from ..printer.profiles import profile
+from ..render.artist import paper_for
 from ..sources import SOURCES
 from ..sources.intake import Host, Intake, Source
 from ..sources.submit import user_name
@@ -65,7 +66,9 @@ class Daemon:
         )
         self.renderer = RenderWorker(config, self.spool, self.pool, self._job_event, self.stopping)
         self.intake = Intake(self.spool, self.renderer.wake.set, self._job_event)
-        self.host = Host(status=self.status, printers=self.pool.states, pause=self.pool.pause, press=self.booth_press)
+        self.host = Host(status=self.status, printers=self.pool.states, pause=self.pool.pause, press=self.booth_press,
+                         new_roll=self.new_roll)  # fmt: skip
+        self.booth_length_mm: float | None = None  # the last booth shot's receipt: what the next one needs
         self.sources: list[Source] = []
         self.parts: list[Any] = []  # the booth's triggers and light: started with it, closed at stop
 
@@ -89,6 +92,8 @@ class Daemon:
     def _job_event(self, job: Job, event: str) -> None:
         if event in ("printed", "failed"):
             self.renderer.wake.set()  # the pool has room again
+        if event == "printed" and job.record.source == "camera" and job.record.length_mm:
+            self.booth_length_mm = job.record.length_mm
         if self.booth is not None:
             self.booth.job_event(job.id, event)
         for source in self.sources:
@@ -99,7 +104,7 @@ class Daemon:
         paused = [problem for source in self.sources if (problem := source.problem())]
         return {
             "printer": self.pool.summary(),
-            "printers": self.pool.states(),
+            "printers": self.pool.report(),
             "booth": self.booth.state.value if self.booth else "off",
             "intake": f"paused: {'; '.join(paused)}" if paused else "taking files",
         }
@@ -132,7 +137,9 @@ class Daemon:
             return
         button = self.config.button
         led = self._optional("LED", FeedbackLed(button.led, self.pin_factory)) if button.led is not None else None
-        self.booth = Booth(self.config.camera, self.intake, lambda: self.problem, led, self._beep_for())
+        self.booth = Booth(
+            self.config.camera, self.intake, lambda: self.problem or self.paper_problem(), led, self._beep_for()
+        )
         if button.gpio is not None:
             self._optional("button", GpioButton(button, self.booth_press, self.pin_factory))
         if button.key is not None and button.key_device is not None:
@@ -165,6 +172,30 @@ class Daemon:
                 log.warning("beep: %s", exc)
 
         return beep
+
+    def new_roll(self, name: str) -> bool:
+        """A new paper roll in printer `name` (the host page, `printd paper --new-roll`, MQTT)."""
+        return self.pool.new_roll(name)
+
+    def paper_problem(self) -> str | None:
+        """Why a booth shot would run out of paper mid-receipt: no printer that could print it now
+        has the paper its receipt needs (the last shot's length, else the art's rows); None if one has."""
+        slots = [slot for slot in self.pool.slots if slot.problem is None and not slot.paused]
+        needs = {slot.name: self.booth_length_mm or self._rows_mm(slot.config) for slot in slots}
+        if not slots or any(self.pool.rolls.fits(name, need) for name, need in needs.items()):
+            return None
+        left = ", ".join(f"{name} {self.pool.rolls.left_m(name) or 0:.2f} m" for name in needs)
+        need = max(needs.values()) / 1000
+        return f"not enough paper for a receipt (about {need:.2f} m; left: {left}): put in a new roll, then " \
+               "printd paper --new-roll"  # fmt: skip
+
+    def _rows_mm(self, printer: PrinterConfig) -> float:
+        """A booth receipt's length before any was printed: the most rows the art may have, and the feed."""
+        art = self.config.art
+        rows = art.rows if isinstance(art.rows, int) else art.max_rows
+        paper = paper_for(printer)
+        dots = rows * (24 + (art.row_gap if art.row_gap is not None else 6)) + paper.feed * paper.dpi / 6
+        return dots / paper.dpi * 25.4
 
     def booth_press(self, source: str) -> str:
         if self.booth is None:

@@ -63,6 +63,7 @@ class JobRecord(BaseModel):
     raster: bool = False  # print as a bit image (send --raster)
     fingerprint: str | None = None  # MQTT: the message's hash, to mark one delivered again
     submitted_by: str | None = None  # `printd send`: the user, from the control socket's peer credentials
+    length_mm: float | None = None  # paper it took (or takes) on its printer, measured from the bytes sent
 
     @field_serializer("art")
     def _asked(self, art: JobArt) -> dict[str, Any]:

@@ -16,13 +16,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..config import PrinterConfig, SpoolConfig
 from ..errors import PrinterError, PrinterLost
 from ..jobs.spool import Job, Spool
-from ..render.artist import Printable
+from ..render.artist import Printable, paper_for
 from ..supervised import Supervised
-from .connection import Printer
+from .connection import Printer, PrinterStatus
+from .paper import PaperRolls
+from .sheet import length_mm
 
 log = logging.getLogger(__name__)
 JobEvent = Callable[[Job, str], None]  # (job, queued | printing | waiting | printed | failed)
@@ -46,6 +49,7 @@ class PrinterSlot:
         self.state = "unknown"
         self.problem: str | None = None  # what the printer last reported wrong; None when it works
         self.paused = False  # by the host: takes no job until resumed
+        self.near_end = False  # the paper near-end sensor, as the printer last answered
         self.lock = threading.Lock()  # one conversation with the printer at a time
         self.wake = threading.Event()  # stop backing off (stopping, or a status answer said it is back)
         self.worker = Supervised(f"printer {config.name}", self.run, pool.stopping)
@@ -83,7 +87,7 @@ class PrinterSlot:
         if not self.printer.can_answer or not self.lock.acquire(blocking=False):
             return  # when the lock is taken a job is printing, and it reports the state itself
         try:
-            self.ok(self.printer.ready().describe())
+            self.ok(self.printer.ready())
         except PrinterError as exc:
             self.failed(exc)
         finally:
@@ -91,15 +95,20 @@ class PrinterSlot:
 
     def print(self, item: PrintItem) -> None:
         pool, job = self.pool, item.job
+        parts = item.printable.receipt(self.config)
+        length = length_mm(parts, paper_for(self.config), item.printable.atlas.cell_height)
         job.record.attempts += 1
         job.record.on_the_wire_at = time.time()
         job.record.printer = self.name
+        job.record.length_mm = round(length, 1)
         pool.spool.save(job)
         pool.job_event(job, "printing")
         try:
             with self.lock:
-                status = self.printer.print_job(item.printable.receipt(self.config))
+                status = self.printer.print_job(parts)
         except PrinterError as exc:
+            if isinstance(exc, PrinterLost) and pool.rolls.used(self.name, length):  # it may be on paper: counted
+                pool.changed()
             self._back_in_line(item, exc)
             return
         except Exception as exc:  # not the printer's fault: this job fails, the worker goes on
@@ -108,7 +117,9 @@ class PrinterSlot:
             pool.spool.fail(job, f"{job.record.name}: could not print ({exc})")
             pool.job_event(job, "failed")
             return
-        self.ok(status.describe() if status.answered else "sent (no status on this transport)")
+        if pool.rolls.used(self.name, length):
+            pool.changed()
+        self.ok(status)
         pool.spool.finish(job, self.name)
         pool.job_event(job, "printed")
         log.info("%s: printed on %s", job.id, self.name)
@@ -126,9 +137,15 @@ class PrinterSlot:
         pool.job_event(job, "waiting")
         log.warning("%s: %s not ready, job back in line: %s", job.id, self.name, exc)
 
-    def ok(self, state: str) -> None:
+    def ok(self, status: PrinterStatus) -> None:
+        state = status.describe() if status.answered else "sent (no status on this transport)"
         back = self.problem is not None
         self.problem = None
+        if status.answered and status.paper_near_end != self.near_end:
+            self.near_end = status.paper_near_end
+            if self.near_end:
+                log.warning("printer %s: the paper near-end sensor says the roll is almost out", self.name)
+            self.pool.changed()
         if back:
             log.info("printer %s is back: %s", self.name, state)
         self._set(state)
@@ -156,6 +173,7 @@ class PrinterPool:
     ):
         make = make_printer or (lambda c: Printer(c.uri, c.timeout, bytes_per_s=c.slowest_bytes_per_s))
         self.spool = spool
+        self.rolls = PaperRolls(spool.root, printers)
         self.spool_config = spool_config
         self.job_event = job_event
         self.changed = changed  # a printer's state changed: status file, booth light
@@ -208,6 +226,22 @@ class PrinterPool:
     def states(self) -> dict[str, str]:
         return {slot.name: f"paused by the host ({slot.state})" if slot.paused else slot.state for slot in self.slots}
 
+    def report(self) -> list[dict[str, Any]]:
+        """Each printer for status: name, state, paused, and its paper (PaperRolls.report)."""
+        states = self.states()
+        return [
+            {"name": slot.name, "state": states[slot.name], "paused": slot.paused,
+             "paper": self.rolls.report(slot.name, slot.near_end)}
+            for slot in self.slots
+        ]
+
+    def new_roll(self, name: str) -> bool:
+        """The host put a new roll in printer `name`; False if there is none."""
+        if not self.rolls.new_roll(name):
+            return False
+        self.changed()
+        return True
+
     def pause(self, name: str, paused: bool) -> bool:
         """Pause or resume the printer `name`; False if there is none."""
         for slot in self.slots:
@@ -222,9 +256,10 @@ class PrinterPool:
 
     def summary(self) -> str:
         if len(self.slots) == 1:
-            return self.slots[0].state
-        ready = sum(slot.problem is None for slot in self.slots)
-        return f"{ready} of {len(self.slots)} printers ready"
+            return self.states()[self.slots[0].name]
+        ready = sum(slot.problem is None and not slot.paused for slot in self.slots)
+        paused = sum(slot.paused for slot in self.slots)
+        return f"{ready} of {len(self.slots)} printers ready" + (f", {paused} paused" if paused else "")
 
     def retry_now(self) -> None:
         for slot in self.slots:
