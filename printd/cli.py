@@ -49,6 +49,7 @@ def grid_size(text: str) -> int:
     return value
 
 
+PAPER_MARGIN = 32  # dots of blank paper around a sheet drawn by `testpage --png`, as a printout has
 FLAG_FORMS: dict[str, dict[str, Any]] = {"align": {"nargs": "?", "const": "warp"}}  # bare --align: warp
 
 
@@ -351,10 +352,13 @@ def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
         job = encode_job(testpage_lines(renderer, columns), pitch, paper)
     sheet = "calibration sheet" if args.calibration else "test page"
     if args.png is not None:
+        from PIL import ImageOps
+
         from .atomic import atomic_write
         from .printer.sheet import picture
 
         image = picture([job], paper, renderer.atlas, columns * renderer.atlas.cell_width)
+        image = ImageOps.expand(image, PAPER_MARGIN, fill=255)  # the paper around what prints: found in a scan
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
         atomic_write(args.png, buffer.getvalue())
