@@ -21,9 +21,10 @@ from printd.config import load_config
 from printd.daemon.wiring import Daemon
 from printd.jobs.spool import JobState, Spool
 from printd.printer.encoding import ESC, GS, INIT, LF, PaperSettings, encode_job, raster_job
+from printd.printer.pool import PrinterPool
 from printd.printer.sheet import length_mm, qr_modules
 from tests.booth.test_booth import write_video
-from tests.support.daemon import count, wait_for
+from tests.support.daemon import count, pool_config, wait_for
 from tests.support.net import free_port
 from tests.support.photos import write_photo
 from tests.support.printers import NetworkPrinter
@@ -161,3 +162,23 @@ def test_new_roll_from_the_web_needs_the_token_and_the_count_survives_a_restart(
     print_inbox(daemon, tmp_path, 1)
     again = Daemon(load_config(config))  # what a restart reads back
     assert again.pool.rolls.left_m("printer") == pytest.approx(1 - RECEIPT_MM / 1000)
+
+
+def test_the_near_end_sensor_is_honoured_where_the_printer_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    printer = NetworkPrinter()
+    try:
+        config = load_config(pool_config(tmp_path, {"desk": printer.uri}))  # no roll_m: nothing predicted
+        pool = PrinterPool(config.pool, Spool(config.spool.path), config.spool, lambda job, event: None,
+                           lambda: None, lambda: False)  # fmt: skip
+        (slot,) = pool.slots
+        slot.check()
+        assert pool.report()[0]["paper"] == {**pool.report()[0]["paper"], "low": False, "near_end": False}
+        printer.model.state = "near_end"
+        slot.check()
+        paper = pool.report()[0]["paper"]
+        assert paper["near_end"] is True and paper["low"] is True and paper["left_m"] is None
+        assert slot.problem is None and "near-end sensor" in caplog.text  # it still prints
+    finally:
+        printer.close()

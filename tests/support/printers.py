@@ -30,6 +30,7 @@ ANSWERS = {
     "paper_out": {1: 0x1E, 2: 0x32, 4: 0x72},
     "cover_open": {1: 0x1E, 2: 0x16, 4: 0x12},
     "offline": {1: 0x1E, 2: 0x12, 4: 0x12},
+    "near_end": {1: 0x16, 2: 0x12, 4: 0x1E},  # online, the roll near its end (bits 2-3 of DLE EOT 4)
 }
 
 
