@@ -90,8 +90,8 @@ class Daemon:
             source.printers_changed()
 
     def _job_event(self, job: Job, event: str) -> None:
-        if event in ("printed", "failed"):
-            self.renderer.wake.set()  # the pool has room again
+        if event in ("printed", "failed", "requeued"):
+            self.renderer.wake.set()  # the pool has room again, or a job is to be rendered again
         if event == "printed" and job.record.source == "camera" and job.record.length_mm:
             self.booth_length_mm = job.record.length_mm
         if self.booth is not None:

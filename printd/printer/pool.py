@@ -25,10 +25,11 @@ from ..render.artist import Printable, paper_for
 from ..supervised import Supervised
 from .connection import Printer, PrinterStatus
 from .paper import PaperRolls
+from .profiles import profile
 from .sheet import length_mm
 
 log = logging.getLogger(__name__)
-JobEvent = Callable[[Job, str], None]  # (job, queued | printing | waiting | printed | failed)
+JobEvent = Callable[[Job, str], None]  # (job, queued | printing | waiting | printed | failed | requeued)
 
 
 @dataclass
@@ -53,10 +54,20 @@ class PrinterSlot:
         self.lock = threading.Lock()  # one conversation with the printer at a time
         self.wake = threading.Event()  # stop backing off (stopping, or a status answer said it is back)
         self.worker = Supervised(f"printer {config.name}", self.run, pool.stopping)
+        self.columns = profile(config.profile).columns
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def free(self) -> bool:
+        """Whether it can print now: no problem, not paused."""
+        return self.problem is None and not self.paused
+
+    def fits(self, item: PrintItem) -> bool:
+        """Whether this printer may print `item`: pinned here or to none, and art no wider than its paper."""
+        return item.job.record.pin in (None, self.name) and item.printable.art.columns <= self.columns
 
     def run(self) -> None:
         pool = self.pool
@@ -193,19 +204,42 @@ class PrinterPool:
             self._cond.notify_all()
 
     def take(self, slot: PrinterSlot, timeout: float) -> PrintItem | None:
-        """The first job in line that `slot` may print, waiting up to `timeout`."""
-        with self._cond:
-            deadline = time.monotonic() + timeout
-            while not self.stopping.is_set() and not slot.paused:  # paused while waiting: takes nothing
-                for item in self._line:
-                    if item.job.record.pin in (None, slot.name):
-                        self._line.remove(item)
-                        return item
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self._cond.wait(left)
+        """The first job in line that `slot` may print, waiting up to `timeout`. An unpinned job
+        rendered wider than `slot` prints, for printers that cannot print now, goes back to the
+        queue to be rendered again for one that can (it is not held back by the wide one's paper)."""
+        again: list[PrintItem] = []
+        try:
+            with self._cond:
+                deadline = time.monotonic() + timeout
+                while not self.stopping.is_set() and not slot.paused:  # paused while waiting: takes nothing
+                    for item in list(self._line):
+                        if slot.fits(item):
+                            self._line.remove(item)
+                            return item
+                        if item.job.record.pin is None and not any(s.free and s.fits(item) for s in self.slots):
+                            self._line.remove(item)
+                            again.append(item)
+                    left = deadline - time.monotonic()
+                    if left <= 0 or again:
+                        return None
+                    self._cond.wait(left)
+                return None
+        finally:
+            for item in again:  # outside the line's lock: a rename, and news to every listener
+                self._render_again(item, slot)
+
+    def _render_again(self, item: PrintItem, slot: PrinterSlot) -> None:
+        log.info("%s: rendered %d columns wide for a printer that cannot print now; rendered again for %s",
+                 item.job.id, item.printable.art.columns, slot.name)  # fmt: skip
+        self.job_event(self.spool.requeue(item.job, f"rendered again for {slot.name}"), "requeued")
+
+    def widest_free(self) -> PrinterConfig | None:
+        """The printer an unpinned job is rendered for: the widest that can print now, idle first;
+        None when none can (the job is then rendered to fit every printer)."""
+        free = [slot for slot in self.slots if slot.free]
+        if not free:
             return None
+        return max(free, key=lambda slot: (slot.columns, not slot.lock.locked())).config
 
     def has_room(self) -> bool:
         """Whether the render worker should render ahead: one job waiting per printer is enough."""
