@@ -43,6 +43,7 @@ from .systemd import notify
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY = 3600.0  # seconds between retention passes while running
+CELL_HEIGHT, DEFAULT_ROW_GAP = 24, 6  # the bundled font's cell and the presets' gap (§2): an estimate's rows
 BUZZER_PULSE = CD_KICK_2  # Epson's buzzer option hangs on the drawer-kick port: ESC p pulses it
 
 
@@ -180,7 +181,7 @@ class Daemon:
     def paper_problem(self) -> str | None:
         """Why a booth shot would run out of paper mid-receipt: no printer that could print it now
         has the paper its receipt needs (the last shot's length, else the art's rows); None if one has."""
-        slots = [slot for slot in self.pool.slots if slot.problem is None and not slot.paused]
+        slots = [slot for slot in self.pool.slots if slot.free]
         needs = {slot.name: self.booth_length_mm or self._rows_mm(slot.config) for slot in slots}
         if not slots or any(self.pool.rolls.fits(name, need) for name, need in needs.items()):
             return None
@@ -194,7 +195,8 @@ class Daemon:
         art = self.config.art
         rows = art.rows if isinstance(art.rows, int) else art.max_rows
         paper = paper_for(printer)
-        dots = rows * (24 + (art.row_gap if art.row_gap is not None else 6)) + paper.feed * paper.dpi / 6
+        pitch = CELL_HEIGHT + (art.row_gap if art.row_gap is not None else DEFAULT_ROW_GAP)
+        dots = (rows + paper.feed) * pitch  # the feed is in lines of the art's pitch (encoding.encode_job)
         return dots / paper.dpi * 25.4
 
     def booth_press(self, source: str) -> str:

@@ -106,8 +106,12 @@ class PrinterSlot:
 
     def print(self, item: PrintItem) -> None:
         pool, job = self.pool, item.job
-        parts = item.printable.receipt(self.config)
-        length = length_mm(parts, paper_for(self.config), item.printable.atlas.cell_height)
+        try:
+            parts = item.printable.receipt(self.config)
+            length = length_mm(parts, paper_for(self.config), item.printable.atlas.cell_height)
+        except Exception as exc:  # the job's bytes cannot be made for this printer: the job fails
+            self._cannot_print(job, exc)
+            return
         job.record.attempts += 1
         job.record.on_the_wire_at = time.time()
         job.record.printer = self.name
@@ -123,10 +127,7 @@ class PrinterSlot:
             self._back_in_line(item, exc)
             return
         except Exception as exc:  # not the printer's fault: this job fails, the worker goes on
-            log.exception("%s: cannot print", job.id)
-            job.record.on_the_wire_at = None
-            pool.spool.fail(job, f"{job.record.name}: could not print ({exc})")
-            pool.job_event(job, "failed")
+            self._cannot_print(job, exc)
             return
         if pool.rolls.used(self.name, length):
             pool.changed()
@@ -134,6 +135,12 @@ class PrinterSlot:
         pool.spool.finish(job, self.name)
         pool.job_event(job, "printed")
         log.info("%s: printed on %s", job.id, self.name)
+
+    def _cannot_print(self, job: Job, exc: Exception) -> None:
+        log.exception("%s: cannot print", job.id)
+        job.record.on_the_wire_at = None
+        self.pool.spool.fail(job, f"{job.record.name}: could not print ({exc})")
+        self.pool.job_event(job, "failed")
 
     def _back_in_line(self, item: PrintItem, exc: PrinterError) -> None:
         """The printer failed: the job goes back to the head of the line, for the next ready one."""
