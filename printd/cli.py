@@ -1,4 +1,5 @@
-"""The `printd` command: render, glyphs, send, testpage, doctor, run, status, snap."""
+"""The `printd` command: render, glyphs, send, testpage, doctor, run, status, snap; the host's jobs,
+cancel, reprint and paper (over the daemon's socket)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import io
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -47,6 +49,7 @@ def grid_size(text: str) -> int:
     return value
 
 
+PAPER_MARGIN = 32  # dots of blank paper around a sheet drawn by `testpage --png`, as a printout has
 FLAG_FORMS: dict[str, dict[str, Any]] = {"align": {"nargs": "?", "const": "warp"}}  # bare --align: warp
 
 
@@ -99,6 +102,7 @@ def build_parser() -> Parser:
     p = sub.add_parser("testpage", parents=[common], help="print the glyph sheet and a shade strip")
     p.add_argument("--printer", help="a printer's name in the config, or a URI (default: the first)")
     p.add_argument("--calibration", action="store_true", help="the calibration sheet, for printd calibrate")
+    p.add_argument("--png", type=Path, help="draw the sheet as it would print, into this PNG, instead of printing")
     p.set_defaults(handler=cmd_testpage)
 
     p = sub.add_parser("calibrate", parents=[common], help="measure the printer's glyphs from scans of its sheet")
@@ -115,6 +119,23 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("snap", parents=[common], help="ask the running daemon for a photo-booth shot")
     p.set_defaults(handler=cmd_snap)
+
+    p = sub.add_parser("jobs", parents=[common], help="the daemon's jobs, oldest first (waiting, then the last done)")
+    p.add_argument("--state", choices=[s.value for s in JobState], help="only jobs in this state")
+    p.set_defaults(handler=cmd_jobs)
+
+    p = sub.add_parser("cancel", parents=[common], help="cancel a queued job (it moves to failed/, marked so)")
+    p.add_argument("id", help="the job's ID (printd jobs lists them)")
+    p.set_defaults(handler=cmd_cancel)
+
+    p = sub.add_parser("reprint", parents=[common], help="print a job's picture again, with its settings")
+    p.add_argument("id", help="the job's ID (printd jobs lists them)")
+    p.set_defaults(handler=cmd_reprint)
+
+    p = sub.add_parser("paper", parents=[common], help="paper left on each printer's roll; --new-roll after a change")
+    p.add_argument("--new-roll", action="store_true", help="a full roll was just put in")
+    p.add_argument("--printer", help="the printer's name (needed for --new-roll with several printers)")
+    p.set_defaults(handler=cmd_paper)
 
     p = sub.add_parser("doctor", parents=[common], help="check what the service needs, as its user; say what to fix")
     p.add_argument("--user", help="check as this user (root only; default as root: printd, the service's)")
@@ -220,7 +241,7 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
     if args.printer and named is None:  # a URI: that printer, with the first printer's settings
         target = target.replace(name=args.printer, uri=args.printer)
     art = art_flags(args, config.replace(printer=target, printers=()))
-    printer = Printer(target.uri, target.timeout)
+    printer = Printer(target.uri, target.timeout, bytes_per_s=target.slowest_bytes_per_s)
     artist = Artist(config)
     printables = [artist.render(image, art, target, raster=args.raster) for image in args.images]  # all checked first
     for image, printable in zip(args.images, printables, strict=True):
@@ -290,35 +311,33 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    """The daemon's word where one runs; without one, what the disk shows, said as such (the
+    printers are not asked: a printer that answers is not a daemon that prints)."""
     report = status_report(Spool(config.spool.path, create=False, runtime=config.spool.run_dir))
-    if not report["daemon"]:  # no daemon to ask: ask the printers
-        from .printer.connection import Printer
-
-        states = {}
-        for printer in config.pool:
-            try:
-                states[printer.name] = Printer(printer.uri, printer.timeout).status().describe()
-            except PrintdError as exc:
-                states[printer.name] = str(exc)
-        report["printers"] = states
-        report["printer"] = (
-            next(iter(states.values()))
-            if len(states) == 1
-            else "; ".join(f"{name}: {state}" for name, state in states.items())
-        )
     if args.json:
         sys.stdout.write(json.dumps(report) + "\n")
         return 0
-    booth = report["booth"] + (f" (camera {report['camera']})" if report["booth"] != "off" else "")
+    camera = report.get("camera")
+    booth = report["booth"] + (f" (camera {camera})" if camera and report["booth"] != "off" else "")
     sys.stdout.write(f"printer: {report['printer']}\nbooth: {booth}\nspool: {report['spool_mb']:.1f} MB\n")
-    printers = report.get("printers") or {}
-    if len(printers) > 1:
-        for name, state in printers.items():
-            sys.stdout.write(f"  {name}: {state}\n")
+    printers = report["printers"]
+    for printer in printers:
+        paper = printer.get("paper") or {}
+        if len(printers) > 1:
+            sys.stdout.write(f"  {printer['name']}: {printer['state']}\n")
+        if paper.get("left_m") is not None or paper.get("near_end"):
+            sys.stdout.write(f"  {printer['name']}: {paper_line(paper)}\n")
     for job in report["jobs"]:
         error = f"  ({job['error']})" if job.get("error") else ""
         sys.stdout.write(f"{job['state']:7s} {job['id']}{error}\n")
     return 0
+
+
+def paper_line(paper: dict[str, Any]) -> str:
+    """A printer's paper, in words: what is left of the roll, and whether it runs low."""
+    left = f"{paper['left_m']:.1f} m of {paper['roll_m']:g} m left" if paper.get("left_m") is not None else ""
+    warning = "near its end (sensor)" if paper.get("near_end") else "LOW: put in a new roll" if paper.get("low") else ""
+    return "paper: " + ", ".join(part for part in (left, warning) if part)
 
 
 def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
@@ -326,24 +345,39 @@ def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
     from .printer.encoding import encode_job
     from .printer.profiles import profile
     from .render.artist import paper_for, renderer_for
-    from .render.testpage import testpage_lines
+    from .render.testpage import calibration_job, testpage_lines
 
     target = config.printer_named(args.printer) if args.printer else config.pool[0]
     if target is None:  # a URI
         target = config.pool[0].replace(name=args.printer, uri=args.printer)
     renderer = renderer_for(config)
     pitch = renderer.atlas.cell_height + renderer.settings.row_gap
-    printer = Printer(target.uri, target.timeout)
+    paper = paper_for(target)
+    columns = profile(target.profile).columns
     if args.calibration:
-        from .render.testpage import calibration_job
+        job = calibration_job(renderer.settings.modes, paper)
+    else:
+        job = encode_job(testpage_lines(renderer, columns), pitch, paper)
+    sheet = "calibration sheet" if args.calibration else "test page"
+    if args.png is not None:
+        from PIL import ImageOps
 
-        printer.print_job(calibration_job(renderer.settings.modes, paper_for(target)))
+        from .atomic import atomic_write
+        from .printer.sheet import picture
+
+        image = picture([job], paper, renderer.atlas, columns * renderer.atlas.cell_width)
+        image = ImageOps.expand(image, PAPER_MARGIN, fill=255)  # the paper around what prints: found in a scan
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        atomic_write(args.png, buffer.getvalue())
+        log.info("%s for %s drawn in %s (%d×%d dots)", sheet, target.name, args.png, *image.size)
+        return 0
+    Printer(target.uri, target.timeout, bytes_per_s=target.slowest_bytes_per_s).print_job(job)
+    if args.calibration:
         log.info("calibration sheet printed on %s: scan it (300 dpi or more) or photograph it flat, then "
                  "printd calibrate SCAN... -o ATLAS", target.name)  # fmt: skip
-        return 0
-    lines = testpage_lines(renderer, profile(target.profile).columns)
-    printer.print_job(encode_job(lines, pitch, paper_for(target)))
-    log.info("test page printed on %s", target.name)
+    else:
+        log.info("test page printed on %s", target.name)
     return 0
 
 
@@ -395,6 +429,51 @@ def cmd_snap(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_jobs(args: argparse.Namespace, config: Config) -> int:
+    from .sources.submit import ask_daemon
+
+    for job in ask_daemon(Spool(config.spool.path, create=False), "jobs", state=args.state)["jobs"]:
+        error = f"  ({job['error']})" if job.get("error") else ""
+        sys.stdout.write(f"{job['state']:7s} {job['id']}  {job['name']}{error}\n")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace, config: Config) -> int:
+    from .sources.submit import ask_daemon
+
+    ask_daemon(Spool(config.spool.path, create=False), "cancel", id=args.id)
+    log.info("%s: cancelled", args.id)
+    return 0
+
+
+def cmd_reprint(args: argparse.Namespace, config: Config) -> int:
+    from .sources.submit import ask_daemon
+
+    answer = ask_daemon(Spool(config.spool.path, create=False), "reprint", id=args.id)
+    sys.stdout.write(answer["id"] + "\n")
+    return 0
+
+
+def cmd_paper(args: argparse.Namespace, config: Config) -> int:
+    """What is left on each roll, from the daemon's count; --new-roll starts a printer's count afresh."""
+    from .sources.submit import ask_daemon
+
+    spool = Spool(config.spool.path, create=False)
+    if args.new_roll:
+        names = [args.printer] if args.printer else [p.name for p in config.pool]
+        if len(names) > 1:
+            raise UsageError(f"--new-roll: which printer? name it with --printer ({', '.join(names)})")
+        ask_daemon(spool, "new_roll", printer=names[0])
+        log.info("%s: new roll", names[0])
+    for printer in ask_daemon(spool, "paper")["printers"]:
+        if args.printer in (None, printer["name"]):
+            paper = printer.get("paper") or {}
+            tracked = paper.get("left_m") is not None or paper.get("near_end")
+            line = paper_line(paper) if tracked else "paper: not counted (set printer.roll_m)"
+            sys.stdout.write(f"{printer['name']}: {line}\n")
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace, config: Config) -> int:
     """Problems only, one line each (-v: every check); exit 1 when one would stop the daemon."""
     from .doctor import Severity, become, diagnose
@@ -428,13 +507,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         if getattr(args, "atlas", None) is not None:
             config = config.replace(art=config.art.replace(atlas=args.atlas))
-        return int(args.handler(args, config))
+        code = int(args.handler(args, config))
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+        return code
     except PrintdError as exc:  # InputError (exit 2) and the printer's errors (exit 1)
         log.error("error: %s", exc)
         return exc.exit_code
     except (BadImageError, FontError) as exc:  # the renderer's word for bad input
         log.error("error: %s", exc)
         return 2
+    except BrokenPipeError:  # `printd status | head -3`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush writes nowhere
+        return 0
     except OSError as exc:
         log.error("error: %s: %s", exc.filename or "I/O", exc.strerror or exc)
         return 1

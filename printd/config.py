@@ -98,6 +98,16 @@ class PrinterConfig(Section):
         le=100_000,
         description="a job longer than this is refused with its length (a 100-frame GIF: metres)",
     )
+    slowest_bytes_per_s: float = Field(
+        500.0,
+        gt=0,
+        description="the slowest the printer takes a job's bytes; a status answer after N bytes is awaited "
+        "for timeout + N / this, so a slow printer is waited for and never sent the job again",
+    )
+    roll_m: float | None = Field(
+        None, gt=0, le=10_000, description="metres of paper on a new roll (e.g. 80); null: what is left is not tracked"
+    )
+    low_paper_m: float = Field(2.0, ge=0, description="below this many metres left, status, the page and the log warn")
 
 
 class KeepConfig(Section):

@@ -81,7 +81,8 @@ class RenderWorker:
         if record.pin and pin is None:
             raise InputError(f"no printer named {record.pin!r} in the config")
         art = parse_art(record.art.asked(), self.config, record.pin)  # the printers may have changed since
-        printable = self.artist.render(job.original, art, pin, progress=self._unless_stopping, raster=record.raster)
+        target = pin or self.pool.widest_free()  # unpinned: for the printer likely to print it
+        printable = self.artist.render(job.original, art, target, progress=self._unless_stopping, raster=record.raster)
         ArtFiles(text=job.folder / "art.txt", preview=job.folder / "preview.png").write(printable.art, printable.atlas)
         if record.number is None:  # once: a job rendered again after a restart keeps its number
             record.number = self.spool.counters.next_number()

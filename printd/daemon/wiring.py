@@ -59,7 +59,8 @@ class Daemon:
         self.renderer = RenderWorker(config, self.spool, self.pool, self._job_event, self.stopping)
         self.intake = Intake(self.spool, self.renderer.wake.set, self._job_event)
         self.booth = PhotoBooth(config, self.intake, self.pool, self.spool, pin_factory)
-        self.host = Host(status=self.status, printers=self.pool.states, pause=self.pool.pause, press=self.booth.press)
+        self.host = Host(status=self.status, printers=self.pool.states, pause=self.pool.pause, press=self.booth.press,
+                         new_roll=self.new_roll)  # fmt: skip
         self.sources: list[Source] = []
 
     @property
@@ -85,11 +86,11 @@ class Daemon:
             source.printers_changed()
 
     def _job_event(self, job: Job, event: str) -> None:
-        if event in ("printed", "failed"):
-            self.renderer.wake.set()  # the pool has room again
+        if event in ("printed", "failed", "requeued"):
+            self.renderer.wake.set()  # the pool has room again, or a job is to be rendered again
         if event == "printed":
             self.spool.counters.printed(job.record.source, job.record.printer, job.record.copies)
-        self.booth.job_event(job.id, event)
+        self.booth.job_event(job, event)
         for source in self.sources:
             source.job_event(job, event)
 
@@ -98,7 +99,7 @@ class Daemon:
         paused = [problem for source in self.sources if (problem := source.problem())]
         return {
             "printer": self.pool.summary(),
-            "printers": self.pool.states(),
+            "printers": self.pool.report(),
             **self.booth.state(),
             "intake": f"paused: {'; '.join(paused)}" if paused else "taking files",
             "counters": self.spool.counters.report(),
@@ -118,6 +119,10 @@ class Daemon:
         except OSError as exc:  # a full disk is a state to report, not a reason to stop
             log.warning("cannot write %s: %s", STATUS_FILE, exc)
         notify(f"STATUS={self.pool.summary()}; {queued} job(s) queued")
+
+    def new_roll(self, name: str) -> bool:
+        """A new paper roll in printer `name` (the host page, `printd paper --new-roll`, MQTT)."""
+        return self.pool.new_roll(name)
 
     # --- life -----------------------------------------------------------------------------
     def start(self) -> None:

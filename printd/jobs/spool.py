@@ -76,6 +76,7 @@ class JobRecord(BaseModel):
     client: str | None = None  # the web page: the guest's address and browser, for the limits
     guest: str | None = None
     awaiting_approval: bool = False  # web.approval: held in the queue until the host approves
+    length_mm: float | None = None  # paper it took (or takes) on its printer, measured from the bytes sent
 
     @field_serializer("art")
     def _asked(self, art: JobArt) -> dict[str, Any]:

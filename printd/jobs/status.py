@@ -22,7 +22,8 @@ LAST = 10  # done and failed jobs listed (the newest)
 
 def status_report(spool: Spool, state: Mapping[str, Any] | None = None, last: int = LAST) -> dict[str, Any]:
     """One object for `printd status --json`: printer state and the jobs. `state`: the running
-    daemon's own (printer, printers, booth, camera, intake); None: read from status.json if one runs."""
+    daemon's own (printer, printers, booth, camera, intake); None: read from status.json if one runs,
+    and with none, the jobs on disk (those a crash left in active/ listed as queued, `interrupted`)."""
     running = state is not None or spool.daemon_running()
     if state is None:
         written = _written_state(spool)
@@ -33,16 +34,21 @@ def status_report(spool: Spool, state: Mapping[str, Any] | None = None, last: in
         entries = spool.index.latest(last)
         size = spool.index.size
     absent = "no daemon running"
+    jobs = [entry.public() for entry in entries]
+    if not running:  # nothing is being printed: a job left in active/ by a crash waits for the next start
+        for job in jobs:
+            if job["state"] == JobState.ACTIVE.value:
+                job.update(state=JobState.QUEUED.value, interrupted=True)
     return {
         "printer": state.get("printer", "unknown" if running else absent),
-        "printers": state.get("printers", {}),
+        "printers": state.get("printers", []),
         "booth": state.get("booth", "off"),
         "camera": state.get("camera", "off"),
         "intake": state.get("intake", "taking files" if running else absent),
         "daemon": running,
         "counters": state.get("counters", {}),
         "spool_mb": size / 1e6,
-        "jobs": [entry.public() for entry in entries],
+        "jobs": jobs,
     }
 
 

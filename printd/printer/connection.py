@@ -70,22 +70,36 @@ def parse_status(online: int, offline_cause: int, paper: int) -> PrinterStatus:
     )
 
 
-class Connection:
-    """An open printer: raw writes and status reads, every one bounded by the timeout."""
+SLOWEST_BYTES_PER_S = 500.0  # printer.slowest_bytes_per_s's default: an impact printer's text
 
-    def __init__(self, transport: Transport):
+
+class Connection:
+    """An open printer: raw writes and status reads. A write is sent in pieces, each bounded by the
+    timeout (a printer that reads slowly takes a long job piece by piece); a status answer waits
+    behind the bytes sent before it, so its deadline grows with them, at the slowest speed the
+    printer may print (`bytes_per_s`): a slow printer is waited for, never sent the job again."""
+
+    def __init__(self, transport: Transport, bytes_per_s: float = SLOWEST_BYTES_PER_S):
         self.transport = transport
+        self.bytes_per_s = bytes_per_s
+        self.unanswered = 0  # bytes sent since the last status answer
+        self.piece = max(256, int(transport.timeout * bytes_per_s / 2))
         transport.open()
 
     def write(self, data: bytes) -> None:
-        self.transport.write(data)
+        for start in range(0, len(data), self.piece):
+            self.transport.write(data[start : start + self.piece])
+            self.unanswered += min(self.piece, len(data) - start)
+
+    def answer_wait(self) -> float:
+        """Seconds a status answer may take now: the timeout, and the time to print what is before it."""
+        return self.transport.timeout + self.unanswered / self.bytes_per_s
 
     def _read_byte(self, deadline: float) -> int | None:
-        """One status byte, or None once the deadline passes with nothing read."""
+        """One status byte, or None once the deadline passes with nothing read (a read that timed
+        out is asked again while the deadline, which may be longer than the timeout, allows)."""
         while time.monotonic() < deadline:
             data = self.transport.read()
-            if data is None:
-                return None
             if data:
                 return int(data[-1])
         return None
@@ -96,13 +110,14 @@ class Connection:
         if not self.transport.can_answer:
             return PrinterStatus(answered=False)
         answers = []
-        deadline = time.monotonic() + self.transport.timeout
+        deadline = time.monotonic() + self.answer_wait()
         for n in (1, 2, 4):
             self.write(DLE_EOT + bytes([n]))
             byte = self._read_byte(deadline)
             if byte is None:
                 return PrinterStatus(answered=False)
             answers.append(byte)
+        self.unanswered = 0
         return parse_status(*answers)
 
     def close(self) -> None:
@@ -115,14 +130,17 @@ class Connection:
 class Printer:
     """A configured printer: each call opens a fresh connection and closes it."""
 
-    def __init__(self, uri: str, timeout: float = 10.0, usb_backend: Any = None):
+    def __init__(
+        self, uri: str, timeout: float = 10.0, usb_backend: Any = None, bytes_per_s: float = SLOWEST_BYTES_PER_S
+    ):
         self.uri = uri
         self.timeout = timeout
+        self.bytes_per_s = bytes_per_s
         self.options = {"usb_backend": usb_backend} if usb_backend is not None else {}
         self.can_answer = make_transport(uri, timeout, **self.options).can_answer  # a bad URI fails here
 
     def connect(self) -> Connection:
-        return Connection(make_transport(self.uri, self.timeout, **self.options))
+        return Connection(make_transport(self.uri, self.timeout, **self.options), self.bytes_per_s)
 
     def status(self) -> PrinterStatus:
         if not self.can_answer:

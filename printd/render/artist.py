@@ -23,6 +23,7 @@ from ..errors import InputError
 from ..jobs.art import JobArt, settings_for
 from ..printer.encoding import PaperSettings, Receipt, raster_job, receipt_bytes
 from ..printer.profiles import profile
+from ..printer.sheet import length_mm
 
 if TYPE_CHECKING:
     from optimizer import Renderer
@@ -90,8 +91,8 @@ class Printable:
         return [receipt_bytes(self.art, paper, self.atlas.cell_height, self.extras)]
 
     def length_mm(self, printer: PrinterConfig) -> float:
-        dots = self.art.rows * (self.atlas.cell_height + self.art.row_gap)
-        return dots / paper_for(printer).dpi * 25.4
+        """The paper this takes on `printer`: its bytes read back as the printer advances (feed included)."""
+        return length_mm(self.receipt(printer), paper_for(printer), self.atlas.cell_height)
 
 
 class Artist:

@@ -5,6 +5,7 @@ asked for, the render worker woken and "queued" told to whoever listens (MQTT, t
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,12 +14,22 @@ from typing import Any
 
 from optimizer.target import load_frames
 
+from ..errors import UsageError
 from ..jobs.art import JobArt
-from ..jobs.spool import Job, Spool
+from ..jobs.spool import Job, JobState, Spool
 from ..supervised import Supervised
 
 log = logging.getLogger(__name__)
 JobEvent = Callable[[Job, str], None]
+JOB_ID = re.compile(r"[0-9]{20}-[A-Za-z0-9._-]+")  # Spool._new_job's: arrival time, source, safe name
+
+
+class JobActionError(UsageError):
+    """A host's action that does not apply to the job as it is now (cancel a printed job)."""
+
+
+class UnknownJob(UsageError):
+    """No job by that ID in the spool."""
 
 
 class Intake:
@@ -90,6 +101,34 @@ class Intake:
         self.queued([job])
         return job
 
+    def find(self, job_id: str) -> Job:
+        """The job `job_id`, in whatever state; an ID that is not one (`..`) is never looked up."""
+        job = self.spool.find(job_id) if JOB_ID.fullmatch(job_id) else None
+        if job is None:
+            raise UnknownJob(f"no job {job_id!r}")
+        return job
+
+    def cancel(self, job: Job) -> Job:
+        """A queued job, moved to failed/ as cancelled by the host; once rendering it is too late."""
+        if job.state is not JobState.QUEUED:
+            raise JobActionError(f"job {job.id} is {job.state.value}: only a queued job can be cancelled")
+        try:
+            failed = self.spool.fail(job, f"{job.record.name}: cancelled by the host")
+        except FileNotFoundError as exc:
+            raise JobActionError(f"job {job.id} has just started: too late to cancel") from exc
+        log.info("%s: cancelled by the host", job.id)
+        self.job_event(failed, "failed")
+        return failed
+
+    def reprint(self, job: Job, source: str) -> Job:
+        """The job's picture again, with its settings, as a new job from `source`."""
+        if not job.original.is_file():
+            raise JobActionError(f"job {job.id}: the original picture is gone (retention)")
+        record = job.record
+        (again,) = self.take(job.original, source, record.name, record.art, record.pin, record.raster, move=False)
+        log.info("%s: reprint of %s", again.id, job.id)
+        return again
+
     def queued(self, jobs: list[Job]) -> None:
         """Jobs a source put in the spool itself (the inbox, by rename)."""
         self.wake()
@@ -111,6 +150,7 @@ class Host:
     printers: Callable[[], dict[str, str]]  # each printer's state
     pause: Callable[[str, bool], bool]  # pause or resume a printer by name; False: no such printer
     press: Callable[[str], str]  # the booth's button: the one-line answer
+    new_roll: Callable[[str], bool]  # a new paper roll in the printer by name; False: no such printer
 
 
 class Source:

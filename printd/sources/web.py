@@ -54,7 +54,7 @@ from ..config import Config, LimitsConfig
 from ..errors import InputError, UsageError
 from ..jobs.art import ART_FLAGS, JobArt, parse_art
 from ..jobs.spool import Job, JobState, Spool
-from .intake import Host, Intake, Source
+from .intake import Host, Intake, JobActionError, Source
 
 log = logging.getLogger(__name__)
 
@@ -399,23 +399,19 @@ def admin(request: Request) -> None:
 
 def cancel(request: Request) -> Response:
     admin(request)
-    found = find(request)
-    if found.state is not JobState.QUEUED:
-        raise WebError(409, f"job is {found.state.value}: only a queued job can be cancelled")
     try:
-        site(request).spool.fail(found, f"{found.record.name}: cancelled by the host")
-    except FileNotFoundError as exc:
-        raise WebError(409, "the job has just started: too late to cancel") from exc
-    return JSONResponse({"id": found.id, "state": "failed"})
+        site(request).intake.cancel(find(request))
+    except JobActionError as exc:
+        raise WebError(409, str(exc)) from exc
+    return JSONResponse({"id": request.path_params["job"], "state": "failed"})
 
 
 def reprint(request: Request) -> Response:
     admin(request)
-    found = find(request)
-    if not found.original.is_file():
-        raise WebError(409, "the original picture is gone (retention)")
-    record = found.record
-    (job,) = site(request).intake.take(found.original, "web", record.name, record.art, record.pin, move=False)
+    try:
+        job = site(request).intake.reprint(find(request), "web")
+    except JobActionError as exc:
+        raise WebError(409, str(exc)) from exc
     return JSONResponse({"id": job.id}, status_code=201)
 
 
@@ -472,6 +468,14 @@ def pause(request: Request) -> Response:
     return JSONResponse({"printer": name, "paused": paused})
 
 
+def new_roll(request: Request) -> Response:
+    admin(request)
+    name = request.path_params["printer"]
+    if not site(request).host.new_roll(name):
+        raise WebError(404, f"no printer named {name!r}")
+    return JSONResponse({"printer": name, "new_roll": True})
+
+
 async def index(request: Request) -> Response:
     """The guest page (and /host); a browser seen for the first time gets its guest cookie, by which
     the limits count it besides its address."""
@@ -503,6 +507,7 @@ ROUTES = [
     Route("/api/jobs/{job}/reprint", reprint, methods=["POST"]),
     Route("/api/jobs/{job}/approve", approve, methods=["POST"]),
     Route("/api/jobs/{job}/reject", reject, methods=["POST"]),
+    Route("/api/printers/{printer}/paper", new_roll, methods=["POST"]),  # before the pause/resume route
     Route("/api/printers/{printer}/{action:str}", pause, methods=["POST"]),
     Route("/j/{token}", job_page),
     Route("/j/{token}/preview.png", job_file("preview.png", "image/png", by_token)),

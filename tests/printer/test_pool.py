@@ -44,7 +44,8 @@ def test_paper_out_on_one_printer_and_the_other_prints_the_rest_once(tmp_path: P
             mine = [job for job in done if job.record.printer == name]
             assert [j.record.printed_at for j in mine] == sorted(j.record.printed_at for j in mine)
         status = json.loads((spool / "status.json").read_text())
-        assert "out of paper" in status["printers"]["left"] and status["printers"]["right"].startswith("ready")
+        states = {printer["name"]: printer["state"] for printer in status["printers"]}
+        assert "out of paper" in states["left"] and states["right"].startswith("ready")
 
 
 def test_a_printer_cut_off_mid_job_prints_it_again_marked(tmp_path: Path) -> None:

@@ -106,7 +106,7 @@ def test_host_actions_need_the_token(site: Site, tmp_path: Path) -> None:
         paused = http.post("/api/printers/printer/pause", headers={"Authorization": f"Bearer {TOKEN}"})
         assert paused.status_code == 200
         try:
-            wait_for(lambda: "paused" in http.get("/api/status").json()["printers"]["printer"], 30)
+            wait_for(lambda: "paused" in http.get("/api/status").json()["printers"][0]["state"], 30)
             again = http.post(f"/api/jobs/{job}/reprint", headers={"Authorization": f"Bearer {TOKEN}"})
             assert again.status_code == 201
             copy = again.json()["id"]

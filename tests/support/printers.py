@@ -32,6 +32,7 @@ ANSWERS = {
     "paper_out": {1: 0x1E, 2: 0x32, 4: 0x72},
     "cover_open": {1: 0x1E, 2: 0x16, 4: 0x12},
     "offline": {1: 0x1E, 2: 0x12, 4: 0x12},
+    "near_end": {1: 0x16, 2: 0x12, 4: 0x1E},  # online, the roll near its end (bits 2-3 of DLE EOT 4)
 }
 
 
@@ -212,9 +213,14 @@ class ServedPrinter:
 class NetworkPrinter(ServedPrinter):
     """A TCP printer on loopback: accepts connections, records, answers status."""
 
-    def __init__(self, model: PrinterModel | None = None):
+    def __init__(self, model: PrinterModel | None = None, bytes_per_s: float | None = None):
+        """`bytes_per_s`: read no faster than this, through small socket buffers, as a slow printer
+        takes a job while printing it."""
         super().__init__(model)
+        self.bytes_per_s = bytes_per_s
         self.server = socket.create_server(("127.0.0.1", 0))
+        if bytes_per_s is not None:  # accepted connections inherit it: the sender soon waits on us
+            self.server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self.port = self.server.getsockname()[1]
         self.connections = 0
         self.thread.start()
@@ -240,13 +246,15 @@ class NetworkPrinter(ServedPrinter):
         with conn:
             while not self._stop.is_set():
                 try:
-                    data = conn.recv(65536)
+                    data = conn.recv(65536 if self.bytes_per_s is None else 256)
                 except TimeoutError:
                     continue
                 except OSError:
                     return
                 if not data:
                     return
+                if self.bytes_per_s is not None:
+                    time.sleep(len(data) / self.bytes_per_s)
                 reply = self.model.feed(data)
                 if reply:
                     conn.sendall(reply)
