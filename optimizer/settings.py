@@ -50,10 +50,11 @@ class Settings:
     # The glyph rows seen up close (gaps skipped, as the eye reads text) against the photo's bands
     # squeezed onto them, with detail finer than detail_sigma exaggerated by detail_gain.
     seen_weights: tuple[tuple[float, float], ...] = ((2.0, 0.5), (1.0, 1.5))
-    detail_gain: float = 4.0
+    # Twice outside faces: at 4 the poster's letters grew halos and OCR read 1 of its 3 words (3 at 2).
+    detail_gain: float = 2.0
     detail_sigma: float = 4.0
-    # Inside faces (framing.face_focus) the detail is drawn larger still: eyes, brows, glasses and
-    # a smile are what make a print a person (benchmarks/faces.py measured it).
+    # Inside faces (framing.face_focus) the detail is drawn larger: eyes, brows, glasses and a smile
+    # are what make a print a person (benchmarks/faces.py measured it).
     face_gain: float = 12.0
     pool_weight: float = 0.0
     diversity_weight: float = 0.0
