@@ -165,7 +165,14 @@ class MqttConfig(Section):
         30, ge=2, le=3600, description="seconds; the broker says the node is offline within 1.5 of these"
     )
     discovery: bool = Field(
-        True, description="Home Assistant MQTT discovery: a sensor per printer, a job counter, snap"
+        True,
+        description="Home Assistant discovery: each printer's state, pause and paper; jobs waiting and printed; snap",
+    )
+    discovery_prefix: str = Field(
+        "homeassistant", description="Home Assistant's discovery prefix (its birth topic: PREFIX/status)"
+    )
+    dedupe_window: Seconds = Field(
+        3600.0, description="seconds a job message is remembered (on disk): a delivery of it again is not printed again"
     )
 
     @model_validator(mode="after")

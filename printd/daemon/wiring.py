@@ -65,7 +65,13 @@ class Daemon:
         )
         self.renderer = RenderWorker(config, self.spool, self.pool, self._job_event, self.stopping)
         self.intake = Intake(self.spool, self.renderer.wake.set, self._job_event)
-        self.host = Host(status=self.status, printers=self.pool.states, pause=self.pool.pause, press=self.booth_press)
+        self.host = Host(
+            status=self.status,
+            printers=self.pool.states,
+            pause=self.pool.pause,
+            press=self.booth_press,
+            new_roll=self.new_roll,
+        )
         self.sources: list[Source] = []
         self.parts: list[Any] = []  # the booth's triggers and light: started with it, closed at stop
 
@@ -170,6 +176,14 @@ class Daemon:
         if self.booth is None:
             return "off: the photo booth is off (camera.enabled is false, or the camera is missing)"
         return self.booth.press(source)
+
+    def new_roll(self, name: str) -> bool:
+        """A fresh roll in printer `name` (MQTT's "new roll"); False: no such printer. Paper is not
+        counted in this build yet (printer.roll_m): the action is logged and changes nothing."""
+        if name not in self.pool.states():
+            return False
+        log.info("%s: new roll (paper is not counted in this build; nothing to reset)", name)
+        return True
 
     # --- life -----------------------------------------------------------------------------
     def start(self) -> None:

@@ -66,7 +66,8 @@ def test_a_guest_asking_for_200_columns_gets_400_and_nothing_is_queued(tmp_path:
     config = load_config(config_file)
     spool = Spool(config.spool.path)
     intake = Intake(spool, lambda: None, lambda job, event: None)
-    app = create_app(config, intake, Host(status=dict, printers=dict, pause=lambda name, paused: False, press=str))
+    host = Host(status=dict, printers=dict, pause=lambda name, paused: False, press=str, new_roll=bool)
+    app = create_app(config, intake, host)
     picture = write_photo(tmp_path / "p.png").read_bytes()
 
     def post(fields: dict[str, str]) -> httpx.Response:

@@ -1,0 +1,160 @@
+"""MQTT a node can trust, on a real mosquitto on loopback: one press is one shot, a message delivered
+again is one job, the retained status tells the truth, junk is refused small, and a broker that is
+not there yet is said and waited for."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from printd.jobs.spool import JobState, Spool
+from printd.sources.mqtt import HEAD
+from tests.support.daemon import count, wait_for
+from tests.support.mqtt import KEEPALIVE, MOSQUITTO, Broker, Node, Watcher
+from tests.support.photos import write_photo, write_video
+
+pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="Debian's mosquitto is not installed (.ci/run installs it)")
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    broker = Broker(tmp_path)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+def state(watcher: Watcher, node: str) -> object:
+    return watcher.json(f"printd/{node}/status").get("state")
+
+
+def booth(tmp_path: Path) -> str:
+    video = write_video(tmp_path / "camera.avi")
+    return f"camera: {{enabled: true, source: '{video}', countdown: 0, warmup_frames: 4}}\nbutton: {{gpio: null}}\n"
+
+
+def test_one_snap_is_one_shot_and_presses_sent_while_away_are_not_replayed(broker: Broker, tmp_path: Path) -> None:
+    node = Node(tmp_path, "a", broker, extra=booth(tmp_path))
+    watcher = Watcher(broker.port, ["printd/a/status", "printd/a/snap", "printd/a/snap/answer"])
+    node.start()
+    try:
+        wait_for(lambda: watcher.json("printd/a/status").get("booth") == "idle", 60)
+        watcher.client.publish("printd/a/snap", "press", qos=1).wait_for_publish(10)
+        wait_for(lambda: len(node.done()) == 1, 60)
+        wait_for(lambda: watcher.json("printd/a/status").get("booth") == "idle", 10)
+        assert watcher.messages("printd/a/snap") == [b"press"]  # the answer never comes back as a press
+        (answer,) = watcher.messages("printd/a/snap/answer")
+        assert answer.startswith(b"ok: smile")
+
+        # Away: presses sent to it meanwhile, one of them retained, are none of them a shot when it is back.
+        node.kill()
+        wait_for(lambda: state(watcher, "a") == "offline", 3 * KEEPALIVE)
+        for _ in range(3):
+            watcher.client.publish("printd/a/snap", "press", qos=1).wait_for_publish(10)
+        watcher.client.publish("printd/a/snap", "press", qos=1, retain=True).wait_for_publish(10)
+        node.start()
+        wait_for(lambda: watcher.json("printd/a/status").get("booth") == "idle", 60)
+        watcher.client.publish("printd/a/snap", "press", qos=1).wait_for_publish(10)
+        wait_for(lambda: len(watcher.messages("printd/a/snap/answer")) >= 2, 30)
+        wait_for(lambda: len(node.done()) >= 2, 60)
+        wait_for(lambda: watcher.json("printd/a/status").get("booth") == "idle", 10)
+        answers = watcher.messages("printd/a/snap/answer")
+        assert len(answers) == 2 and answers[1].startswith(b"ok: smile"), answers  # the fresh press, not "busy"
+        assert len(node.done()) == 2
+        assert len(node.printer.model.jobs(expect=2)) == 2
+    finally:
+        watcher.close()
+        node.stop()
+
+
+def test_a_message_delivered_again_prints_once_even_after_a_restart(broker: Broker, tmp_path: Path) -> None:
+    node = Node(tmp_path, "a", broker)
+    watcher = Watcher(broker.port, ["printd/a/status", "printd/a/jobs/#"])
+    picture = write_photo(tmp_path / "p.png", (30, 40)).read_bytes()
+
+    def duplicates() -> int:
+        return sum(json.loads(m)["event"] == "duplicate" for m in watcher.messages("printd/a/jobs/#"))
+
+    def publish_all() -> None:
+        for _ in range(5):  # a publisher retrying against a broker that forgot it: the same picture
+            watcher.publish_picture(picture, "same.png", topic="printd/a/print")
+        # With its own id, the same picture sent twice is two jobs; a redelivery of either is not.
+        for message_id in ("x1", "x1", "x2"):
+            watcher.publish_picture(picture, "same.png", topic="printd/a/print", more=(("id", message_id),))
+
+    node.start()
+    try:
+        wait_for(lambda: state(watcher, "a") == "online", 60)
+        publish_all()
+        wait_for(lambda: duplicates() == 5, 60)
+        wait_for(lambda: len(node.done()) == 3, 60)
+
+        node.kill()  # the window is on disk: a restart still knows them
+        wait_for(lambda: state(watcher, "a") == "offline", 3 * KEEPALIVE)
+        node.start()
+        wait_for(lambda: state(watcher, "a") == "online", 60)
+        publish_all()
+        wait_for(lambda: duplicates() == 5 + 8, 60)
+        wait_for(lambda: node.log.read_text().count("printd running") == 2, 60)  # what it took is on its way
+        assert len(node.done()) == 3
+        assert count(node.spool, JobState.QUEUED) + count(node.spool, JobState.ACTIVE) == 0
+        assert len(node.printer.model.jobs(expect=3)) == 3
+    finally:
+        watcher.close()
+        node.stop()
+
+
+def test_the_retained_status_tracks_the_daemon_and_junk_is_refused_small(broker: Broker, tmp_path: Path) -> None:
+    node = Node(tmp_path, "a", broker)
+    watcher = Watcher(broker.port, ["printd/a/status", "printd/a/printers/#"])
+    node.start()
+    try:
+        wait_for(lambda: state(watcher, "a") == "online", 60)
+        status = watcher.json("printd/a/status")
+        assert status["daemon"] is True and status["printer"] != "no daemon running", status
+
+        # Paused, so jobs wait: the status counts them as they come, and as they print.
+        watcher.client.publish("printd/a/printers/printer/pause", "pause", qos=1).wait_for_publish(10)
+        wait_for(lambda: watcher.json("printd/a/printers/printer").get("paused") is True, 10)
+        for i in range(3):
+            picture = write_photo(tmp_path / f"w{i}.png", (30, 40), seed=i).read_bytes()
+            watcher.publish_picture(picture, f"w{i}.png", topic="printd/a/print")
+        wait_for(lambda: watcher.json("printd/a/status").get("waiting") == 3, 30)
+        watcher.client.publish("printd/a/printers/printer/pause", "resume", qos=1).wait_for_publish(10)
+        wait_for(lambda: watcher.json("printd/a/status").get("printed") == 3, 60)
+        status = watcher.json("printd/a/status")
+        assert status["waiting"] == 0 and status["printer"] == "ready", status
+
+        junk = os.urandom(20_000_000)
+        watcher.publish_picture(junk, "junk.jpg", topic="printd/a/print")
+        wait_for(lambda: count(node.spool, JobState.FAILED) == 1, 60)
+        (failed,) = Spool(node.spool, create=False).jobs(JobState.FAILED)
+        assert failed.original.read_bytes() == junk[:HEAD]  # what it was, not all 20 MB of it
+        assert failed.record.error is not None
+        assert "junk.jpg" in failed.record.error and f"20000000 bytes; the first {HEAD} kept" in failed.record.error
+    finally:
+        watcher.close()
+        node.stop()
+
+
+def test_a_broker_down_at_start_is_said_and_waited_for(tmp_path: Path) -> None:
+    broker = Broker(tmp_path)  # not started yet
+    node = Node(tmp_path, "a", broker)
+    node.start()
+    try:
+        wait_for(lambda: "cannot reach the broker" in node.log.read_text(), 60)
+        assert f"mqtt://127.0.0.1:{broker.port}" in node.log.read_text()
+        broker.start()
+        watcher = Watcher(broker.port, ["printd/a/status"])
+        try:
+            wait_for(lambda: state(watcher, "a") == "online", 60)  # paho retries, at most 30 s apart
+        finally:
+            watcher.close()
+        assert "connected after" in node.log.read_text()
+    finally:
+        node.stop()
+        broker.stop()
