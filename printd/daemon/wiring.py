@@ -65,13 +65,8 @@ class Daemon:
         )
         self.renderer = RenderWorker(config, self.spool, self.pool, self._job_event, self.stopping)
         self.intake = Intake(self.spool, self.renderer.wake.set, self._job_event)
-        self.host = Host(
-            status=self.status,
-            printers=self.pool.states,
-            pause=self.pool.pause,
-            press=self.booth_press,
-            new_roll=self.new_roll,
-        )
+        self.host = Host(status=self.status, printers=self.pool.states, pause=self.pool.pause, press=self.booth_press,
+                         new_roll=self.new_roll)  # fmt: skip
         self.sources: list[Source] = []
         self.parts: list[Any] = []  # the booth's triggers and light: started with it, closed at stop
 
@@ -172,18 +167,18 @@ class Daemon:
 
         return beep
 
-    def booth_press(self, source: str) -> str:
-        if self.booth is None:
-            return "off: the photo booth is off (camera.enabled is false, or the camera is missing)"
-        return self.booth.press(source)
-
     def new_roll(self, name: str) -> bool:
-        """A fresh roll in printer `name` (MQTT's "new roll"); False: no such printer. Paper is not
-        counted in this build yet (printer.roll_m): the action is logged and changes nothing."""
+        """A new paper roll in printer `name` (the host page, `printd paper --new-roll`, MQTT). Paper is
+        not counted in this build yet (printer.roll_m): it is logged and changes nothing."""
         if name not in self.pool.states():
             return False
         log.info("%s: new roll (paper is not counted in this build; nothing to reset)", name)
         return True
+
+    def booth_press(self, source: str) -> str:
+        if self.booth is None:
+            return "off: the photo booth is off (camera.enabled is false, or the camera is missing)"
+        return self.booth.press(source)
 
     # --- life -----------------------------------------------------------------------------
     def start(self) -> None:

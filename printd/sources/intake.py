@@ -109,7 +109,7 @@ class Host:
     printers: Callable[[], dict[str, str]]  # each printer's state
     pause: Callable[[str, bool], bool]  # pause or resume a printer by name; False: no such printer
     press: Callable[[str], str]  # the booth's button: the one-line answer
-    new_roll: Callable[[str], bool]  # a fresh paper roll in the printer by name; False: no such printer
+    new_roll: Callable[[str], bool]  # a new paper roll in the printer by name; False: no such printer
 
 
 class Source:

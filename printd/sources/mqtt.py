@@ -381,13 +381,11 @@ def _refusal(path: Path, reason: str) -> str:
 
 
 def paper_of(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """Each printer's `paper` object in a status report (roll_m, left_m…), for those that have one."""
-    printers = status.get("printers", {})
-    entries = printers.values() if isinstance(printers, Mapping) else printers
-    names = printers.keys() if isinstance(printers, Mapping) else (e.get("name") for e in entries)
+    """Each printer's `paper` object (roll_m, left_m…) by name, for the printers whose status entry
+    has one (`{"name", "state", "paper", …}`; a bare state string has none)."""
     return {
-        name: entry["paper"]
-        for name, entry in zip(names, entries, strict=True)
+        entry["name"]: entry["paper"]
+        for entry in status.get("printers", ())
         if isinstance(entry, Mapping) and isinstance(entry.get("paper"), Mapping)
     }
 

@@ -130,7 +130,7 @@ class Node:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(timeout=20)
+            self.proc.wait(timeout=60)  # one stopped while it starts first finishes its renderer's warm-up
         self.printer.close()
 
     @property
