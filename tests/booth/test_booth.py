@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 from gpiozero.pins.mock import MockFactory
@@ -27,10 +28,23 @@ from printd.jobs.spool import JobState, Spool
 from printd.printer.encoding import INIT
 from printd.sources.intake import Intake
 from tests.support.daemon import count, wait_for
-from tests.support.photos import write_video
 from tests.support.printers import NetworkPrinter
 
 BUTTON, LED = 17, 27
+
+
+def write_video(path: Path, frames: int = 12) -> Path:
+    """Left half red, right half blue, brightening over the first frames like a camera's exposure."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+    for i in range(frames):
+        frame = np.zeros((48, 64, 3), np.uint8)
+        gain = min(1.0, 0.4 + 0.15 * i)
+        frame[:, :32] = (0, 0, int(230 * gain))  # BGR: red
+        frame[:, 32:] = (int(230 * gain), 0, 0)  # blue
+        frame[20:28, 20:44] = 255
+        writer.write(frame)
+    writer.release()
+    return path
 
 
 @pytest.fixture

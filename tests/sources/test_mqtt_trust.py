@@ -19,9 +19,10 @@ from paho.mqtt.properties import Properties
 
 from printd.jobs.spool import JobState, Spool
 from printd.sources.mqtt import HEAD
+from tests.support.booth import write_video
 from tests.support.daemon import count, wait_for
 from tests.support.mqtt import KEEPALIVE, MOSQUITTO, Broker, Node, Watcher
-from tests.support.photos import write_photo, write_video
+from tests.support.photos import write_photo
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="Debian's mosquitto is not installed (.ci/run installs it)")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 
@@ -18,18 +17,4 @@ def write_photo(path: Path, size: tuple[int, int] = (96, 120), seed: int = 0) ->
     grey = 0.25 + 0.5 * x / w + 0.5 * np.sqrt(sphere) + rng.normal(0, 0.03, (h, w))
     rgb = np.stack([grey, grey * 0.9, grey * 0.8], axis=-1)
     Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), "RGB").save(path)
-    return path
-
-
-def write_video(path: Path, frames: int = 12) -> Path:
-    """Left half red, right half blue, brightening over the first frames like a camera's exposure."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
-    for i in range(frames):
-        frame = np.zeros((48, 64, 3), np.uint8)
-        gain = min(1.0, 0.4 + 0.15 * i)
-        frame[:, :32] = (0, 0, int(230 * gain))  # BGR: red
-        frame[:, 32:] = (int(230 * gain), 0, 0)  # blue
-        frame[20:28, 20:44] = 255
-        writer.write(frame)
-    writer.release()
     return path
