@@ -183,6 +183,8 @@ class MqttConfig(Section):
                 raise ValueError(f"mqtt.url: must be mqtt://HOST[:PORT] or mqtts://HOST[:PORT], not {self.url!r}")
         if not self.node or any(c in self.node for c in "/+#"):
             raise ValueError(f"mqtt.node: must be a name without / + #, not {self.node!r}")
+        if not self.discovery_prefix or any(c in self.discovery_prefix for c in "+#"):
+            raise ValueError(f"mqtt.discovery_prefix: must be a topic without + #, not {self.discovery_prefix!r}")
         return self
 
     @property

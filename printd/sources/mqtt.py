@@ -141,7 +141,8 @@ class Fleet(Source):
                 # Home Assistant's birth message; the retained one is not needed: discovery goes out anyway.
                 (self.topics["ha_status"], _now_only()),
                 # What the broker retains of this node's entities: those of printers gone are removed.
-                (self.topics["discovered"], SubscribeOptions(qos=1, noLocal=True)),
+                # Not no-local: most were published by this node, in an earlier run.
+                (self.topics["discovered"], SubscribeOptions(qos=1)),
             ]
         )
 
@@ -344,7 +345,9 @@ class Fleet(Source):
 
     def _discovered(self, message: paho.MQTTMessage) -> None:
         """A retained entity of this node the broker still holds: removed (an empty retained
-        payload) when it is no longer one of ours, a printer that left the pool."""
+        payload) when it is no longer one of ours, a printer that left the pool. (What this node
+        publishes now comes back too, with the retain flag off: MQTT 5 sets it only for what a
+        subscription finds retained.)"""
         if message.retain and message.payload and message.topic not in self._entities():
             log.info("Home Assistant: %s is gone; its entity removed", message.topic)
             self.client.publish(message.topic, b"", qos=1, retain=True)

@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from printd.config import PrinterConfig
 from tests.support.daemon import wait_for
@@ -31,8 +33,13 @@ def test_discovery_availability_pause_and_a_printer_that_left(tmp_path: Path) ->
     broker = Broker(tmp_path)
     broker.start()
     gone = f"{HA}/switch/printd_a/pause_kitchen/config"  # a printer this node had before it was reconfigured
+    earlier_run = paho.Client(CallbackAPIVersion.VERSION2, client_id="printd-a", protocol=paho.MQTTv5)
+    earlier_run.connect("127.0.0.1", broker.port)
+    earlier_run.loop_start()
+    earlier_run.publish(gone, json.dumps({"name": "pause kitchen"}), qos=1, retain=True).wait_for_publish(10)
+    earlier_run.disconnect()
+    earlier_run.loop_stop()
     watcher = Watcher(broker.port, [f"{HA}/#", "printd/a/#"])
-    watcher.client.publish(gone, json.dumps({"name": "pause kitchen"}), qos=1, retain=True).wait_for_publish(10)
     node = Node(tmp_path, "a", broker)
     node.start()
     try:
