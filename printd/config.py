@@ -227,7 +227,14 @@ class MqttConfig(Section):
         30, ge=2, le=3600, description="seconds; the broker says the node is offline within 1.5 of these"
     )
     discovery: bool = Field(
-        True, description="Home Assistant MQTT discovery: a sensor per printer, a job counter, snap"
+        True,
+        description="Home Assistant discovery: each printer's state, pause and paper; jobs waiting and printed; snap",
+    )
+    discovery_prefix: str = Field(
+        "homeassistant", description="Home Assistant's discovery prefix (its birth topic: PREFIX/status)"
+    )
+    dedupe_window: Seconds = Field(
+        3600.0, description="seconds a job message is remembered (on disk): a delivery of it again is not printed again"
     )
 
     @model_validator(mode="after")
@@ -238,6 +245,8 @@ class MqttConfig(Section):
                 raise ValueError(f"mqtt.url: must be mqtt://HOST[:PORT] or mqtts://HOST[:PORT], not {self.url!r}")
         if not self.node or any(c in self.node for c in "/+#"):
             raise ValueError(f"mqtt.node: must be a name without / + #, not {self.node!r}")
+        if not self.discovery_prefix or any(c in self.discovery_prefix for c in "+#"):
+            raise ValueError(f"mqtt.discovery_prefix: must be a topic without + #, not {self.discovery_prefix!r}")
         return self
 
     @property

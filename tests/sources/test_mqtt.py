@@ -52,7 +52,7 @@ def test_the_broker_spreads_jobs_over_the_nodes_and_each_prints_once(fleet, tmp_
         assert len(node.printer.model.jobs(expect=len(node.done()))) == len(node.done())
         assert all(job.record.art.asked() == {"columns": 6} for job in node.done())
     wait_for(lambda: watcher.json("printd/a/printers/printer").get("state") == "ready", 10)
-    discovery = json.loads(watcher.last["homeassistant/button/printd_a_snap/config"])
+    discovery = json.loads(watcher.last["homeassistant/button/printd_a/snap/config"])
     assert discovery["command_topic"] == "printd/a/snap"
 
 

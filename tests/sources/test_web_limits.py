@@ -13,7 +13,9 @@ from printd.sources.web import create_app
 from tests.support.asgi import TestClient
 from tests.support.photos import write_photo
 
-HOST = Host(status=lambda: {}, printers=lambda: {}, pause=lambda name, on: False, press=lambda source: "off")
+HOST = Host(
+    status=lambda: {}, printers=lambda: {}, pause=lambda name, on: False, press=lambda source: "off", new_roll=bool
+)
 
 
 def app_on(spool: Spool, **limits: Any) -> TestClient:

@@ -41,6 +41,7 @@ def http(tmp_path: Path, spool: Spool) -> Iterator[TestClient]:
         printers=lambda: {"printer": "ready"},
         pause=lambda name, on: name == "printer" and not paused.append((name, on)),
         press=lambda source: "off",
+        new_roll=lambda name: False,
     )
     app = create_app(config, Intake(spool, lambda: None, lambda job, event: None), host)
     with TestClient(app, base_url="http://booth.local:8437") as client:

@@ -61,6 +61,7 @@ class Watcher:
 
     def __init__(self, port: int, topics: list[str]):
         self.last: dict[str, bytes] = {}
+        self.heard: list[tuple[str, bytes]] = []  # every message, in order
         self.lock = threading.Lock()
         self.client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
         self.client.on_connect = lambda c, *_: c.subscribe([(t, 1) for t in topics])
@@ -71,15 +72,23 @@ class Watcher:
     def _heard(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
         with self.lock:
             self.last[message.topic] = message.payload
+            self.heard.append((message.topic, message.payload))
+
+    def messages(self, topic: str) -> list[bytes]:
+        """Every payload heard on `topic` (a filter: + and # match), in order."""
+        with self.lock:
+            return [payload for heard, payload in self.heard if paho.topic_matches_sub(topic, heard)]
 
     def json(self, topic: str) -> dict[str, object]:
         with self.lock:
             data = self.last.get(topic)
         return json.loads(data) if data else {}
 
-    def publish_picture(self, picture: bytes, name: str, topic: str = "printd/print") -> None:
+    def publish_picture(
+        self, picture: bytes, name: str, topic: str = "printd/print", more: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         properties = Properties(PacketTypes.PUBLISH)
-        properties.UserProperty = [("name", name), ("columns", "6")]
+        properties.UserProperty = [("name", name), ("columns", "6"), *more]
         self.client.publish(topic, picture, qos=1, properties=properties).wait_for_publish(10)
 
     def close(self) -> None:
@@ -88,22 +97,30 @@ class Watcher:
 
 
 class Node:
-    def __init__(self, root: Path, name: str, broker: Broker):
+    """A daemon of the fleet on a loopback printer; `extra`: more config lines, `printer`: more printer
+    keys (", roll_m: 1"); its log in `log`."""
+
+    def __init__(self, root: Path, name: str, broker: Broker, extra: str = "", printer: str = ""):
         self.name, self.root = name, root / name
         self.root.mkdir()
+        self.log = self.root / "printd.log"
         self.printer = NetworkPrinter()
         self.config = self.root / "node.yaml"
         self.config.write_text(
             "art: {columns: 6, max_rows: 4}\n"
-            f"printer: {{uri: '{self.printer.uri}', timeout: 2}}\n"
+            f"printer: {{uri: '{self.printer.uri}', timeout: 2{printer}}}\n"
             f"spool: {{path: '{self.root / 'spool'}', retry_min: 0.2, retry_max: 0.5}}\n"
             f"inbox: {{path: '{self.root / 'inbox'}', settle: 0.3}}\n"
             f"mqtt: {{url: 'mqtt://127.0.0.1:{broker.port}', node: {name}, keepalive: {KEEPALIVE}}}\n"
+            f"{extra}"
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "printd", "run", "--config", str(self.config)])
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "printd", "run", "--config", str(self.config)], stdout=log, stderr=log
+            )
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -113,7 +130,7 @@ class Node:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(timeout=20)
+            self.proc.wait(timeout=60)  # one stopped while it starts first finishes its renderer's warm-up
         self.printer.close()
 
     @property
