@@ -52,7 +52,8 @@ def candidate_cells(mode_ink: np.ndarray, allowed: np.ndarray, within: int = 0) 
     those that differ from a cell kept before them by at most `within` dots.
 
     The first wins among equals and near-equals: the first mode, then the lowest code (space
-    before NBSP).
+    before NBSP). The first mode's ASCII is always kept, near-equal or not (O beside 0, S beside
+    5, l beside 1), so that a word can still be spelled.
     """
     codes = np.flatnonzero(allowed)
     if codes.size == 0:
@@ -67,9 +68,9 @@ def candidate_cells(mode_ink: np.ndarray, allowed: np.ndarray, within: int = 0) 
         count = dots.sum(axis=1)
         apart = count[:, None] + count[None, :] - 2 * dots @ dots.T  # dots that differ, cell by cell
         near = apart <= within
-        kept = np.zeros(len(keep), dtype=bool)
+        kept = (modes[keep] == 0) & ASCII[codes[keep]]
         for i in range(len(keep)):  # in preference order: a cell goes if one kept before it is near
-            kept[i] = not (near[i, :i] & kept[:i]).any()
+            kept[i] |= not (near[i, :i] & kept[:i]).any()
         keep = keep[kept]
     return modes[keep], codes[keep]
 

@@ -44,8 +44,8 @@ class Settings:
     # they draw the photo nearly as well (measured in benchmarks/gallery.py).
     block_cost: float = 0.05
     # A cell that differs from one before it (in mode order, then code) by at most this many of its
-    # dots is left out: it prints the same look, and the search has a quarter fewer cells to try
-    # (1 731 → 1 279 in the default set; benchmarks/speed.py).
+    # dots is left out (the plain ASCII glyphs are always kept): it prints the same look, and the
+    # search has a quarter fewer cells to try (1 731 → 1 290 in the default set; benchmarks/speed.py).
     similar_dots: int = 8
 
     # Objective: weights of the blurred squared error at each σ (0 means unblurred pixels):

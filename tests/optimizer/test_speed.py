@@ -83,6 +83,11 @@ def test_near_duplicate_cells_are_left_out_and_each_has_a_kept_one_near() -> Non
     np.fill_diagonal(apart, 99)
     assert apart.min() > 1
     assert len(codes) == 40 and (modes == 0).all()  # the first mode wins among near-equals
+    for code in (10, 0x21):  # a near-copy of the code before it: left out, unless it is ASCII
+        mode_ink[0, code] = mode_ink[0, code - 1]
+        mode_ink[0, code, 0, 0] ^= True
+    modes, codes = candidate_cells(mode_ink, allowed, within=1)
+    assert 10 not in codes[modes == 0] and 0x21 in codes[modes == 0]
 
 
 @pytest.mark.parametrize("shape", [(7, 5), (3, 40, 28), (BAND_MAX + 5, 30)])
