@@ -44,9 +44,10 @@ class Settings:
     # they draw the photo nearly as well (measured in benchmarks/gallery.py).
     block_cost: float = 0.05
     # A cell that differs from one before it (in mode order, then code) by at most this many of its
-    # dots is left out (the plain ASCII glyphs are always kept): it prints the same look, and the
-    # search has a quarter fewer cells to try (1 731 → 1 290 in the default set; benchmarks/speed.py).
-    similar_dots: int = 8
+    # dots is left out (the plain ASCII glyphs are always kept). At 8: 1 731 → 1 290 cells and a
+    # search 5–30% faster, but the face line-up of benchmarks/faces.py fell from 6/8 to 4/8, so
+    # by default every distinct cell stays.
+    similar_dots: int = 0
 
     # Objective: weights of the blurred squared error at each σ (0 means unblurred pixels):
     # σ=4 is the photo from a step back, σ=2 and σ=1 its shapes and edges up close. Plus
