@@ -47,10 +47,13 @@ def allowed_codes(settings: Settings) -> np.ndarray:
     return allowed
 
 
-def candidate_cells(mode_ink: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(modes, codes) of one cell per distinct bitmap among the allowed codes in every mode.
+def candidate_cells(mode_ink: np.ndarray, allowed: np.ndarray, within: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(modes, codes) of one cell per distinct bitmap among the allowed codes in every mode, less
+    those that differ from a cell kept before them by at most `within` dots.
 
-    The first wins among equals: the first mode, then the lowest code (space before NBSP).
+    The first wins among equals and near-equals: the first mode, then the lowest code (space
+    before NBSP). The first mode's ASCII is always kept, near-equal or not (O beside 0, S beside
+    5, l beside 1), so that a word can still be spelled.
     """
     codes = np.flatnonzero(allowed)
     if codes.size == 0:
@@ -60,6 +63,15 @@ def candidate_cells(mode_ink: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarr
     bitmaps = mode_ink[modes, codes].reshape(codes.size, -1)
     _, first = np.unique(bitmaps, axis=0, return_index=True)
     keep = np.sort(first)
+    if within:
+        dots = bitmaps[keep].astype(np.float32)
+        count = dots.sum(axis=1)
+        apart = count[:, None] + count[None, :] - 2 * dots @ dots.T  # dots that differ, cell by cell
+        near = apart <= within
+        kept = (modes[keep] == 0) & ASCII[codes[keep]]
+        for i in range(len(keep)):  # in preference order: a cell goes if one kept before it is near
+            kept[i] |= not (near[i, :i] & kept[:i]).any()
+        keep = keep[kept]
     return modes[keep], codes[keep]
 
 
@@ -77,8 +89,9 @@ class Renderer:
         self.atlas = load_atlas_file(settings.atlas) if settings.atlas else load_atlas(settings.font)
         self.device = pick_device(settings.device)
         self.allowed = allowed_codes(settings)
-        self.modes, self.codes = candidate_cells(self.atlas.mode_ink(settings.modes), self.allowed)
-        ink = self.atlas.mode_ink(settings.modes)[self.modes, self.codes]  # (K, h, w)
+        mode_ink = self.atlas.mode_ink(settings.modes)
+        self.modes, self.codes = candidate_cells(mode_ink, self.allowed, settings.similar_dots)
+        ink = mode_ink[self.modes, self.codes]  # (K, h, w)
         self.blocky = is_blocky(self.codes, ink)
         self.ink = torch.from_numpy(ink).to(self.device, torch.float32)
         self.blank = self.ink.sum(dim=(1, 2)) == 0
