@@ -27,10 +27,11 @@ def load_image(path: Path) -> Image.Image:
 # What decoding may cost, in bytes of memory (width × height × bytes per pixel × frames), checked
 # from the header before anything is decoded: a 344 KB PNG can decode to 353 MB. A frame is then
 # reduced as it is decoded (JPEG: draft; others: a band at a time, composited and box-reduced) and
-# kept at most MAX_SIDE on its longer side, the frames kept at most KEPT_BYTES together; only one
+# kept at most MAX_SIDE on its longer side (kept_scale), the frames kept at most KEPT_BYTES together; only one
 # full-size frame is decoded at a time in a process, so the daemon's sources and its render worker
 # never hold two (docs/architecture.md §6a).
 MAX_SIDE = 2048
+MIN_SHORT = 256
 DECODE_BUDGET = 400_000_000  # bytes decoded across all frames of an image
 KEPT_BYTES = 200_000_000  # bytes of the reduced frames kept for the render
 BAND_BYTES = 16_000_000  # bytes of one band of a frame being flattened
@@ -57,13 +58,14 @@ def pixel_bytes(mode: str) -> int:
     return 2 if mode.startswith("I;16") else 4
 
 
-def kept_side(count: int, size: tuple[int, int]) -> int:
-    """The longer side each of `count` frames of `size` is kept at: MAX_SIDE, or less so that all of
-    them (RGB, 4 bytes a pixel) fit in KEPT_BYTES."""
-    width, height = size
-    aspect = min(width, height) / max(width, height, 1)
-    fits = int((KEPT_BYTES / (4 * count * max(aspect, 1e-6))) ** 0.5)
-    return max(64, min(MAX_SIDE, fits))
+def kept_scale(count: int, size: tuple[int, int]) -> float:
+    """The scale (at most 1) each of `count` frames of `size` is kept at: MAX_SIDE on the longer
+    side, but the shorter side no less than MIN_SHORT (a panorama is cropped after, not squashed to
+    a line), and all of them (RGB, 4 bytes a pixel) within KEPT_BYTES."""
+    longer, shorter = max(size), max(1, min(size))
+    scale = max(MAX_SIDE / longer, min(1.0, MIN_SHORT / shorter))
+    fits = (KEPT_BYTES / (4 * count * longer * shorter)) ** 0.5
+    return min(1.0, scale, fits)
 
 
 def open_regular(path: Path) -> BinaryIO:
@@ -99,15 +101,36 @@ def load_frames(path: Path, max_frames: int = 60) -> tuple[list[Image.Image], li
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise BadImageError(f"{path}: refused as a decompression bomb ({exc})") from exc
         except UnidentifiedImageError as exc:
-            file.seek(0)
-            head = file.read(12)
-            is_video = head.startswith(VIDEO_MAGIC) or head[4:8] == b"ftyp"
-            video = _video_frames(path, max_frames) if is_video else None
+            video = _video_frames(path, max_frames) if _is_video(file) else None
             if video is None:
                 raise BadImageError(f"{path}: not an image Pillow can read") from exc
             return video
         except (OSError, EOFError) as exc:
             raise BadImageError(f"{path}: unreadable or truncated image ({exc})") from exc
+
+
+def probe(path: Path) -> None:
+    """BadImageError unless `path` is a regular file that Pillow knows by its header, or a video:
+    nothing is decoded, so bad input is refused at once, before any work is done for it."""
+    path = Path(path)
+    with open_regular(path) as file:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # load_frames decides
+                Image.open(file).close()
+        except Image.DecompressionBombError as exc:
+            raise BadImageError(f"{path}: refused as a decompression bomb ({exc})") from exc
+        except UnidentifiedImageError as exc:
+            if not _is_video(file):
+                raise BadImageError(f"{path}: not an image Pillow can read") from exc
+        except (OSError, EOFError) as exc:
+            raise BadImageError(f"{path}: unreadable image ({exc})") from exc
+
+
+def _is_video(file: BinaryIO) -> bool:
+    file.seek(0)
+    head = file.read(12)
+    return head.startswith(VIDEO_MAGIC) or head[4:8] == b"ftyp"
 
 
 def _image_frames(file: BinaryIO, max_frames: int) -> tuple[list[Image.Image], list[float]]:
@@ -126,9 +149,10 @@ def _image_frames(file: BinaryIO, max_frames: int) -> tuple[list[Image.Image], l
     with img:
         count = getattr(img, "n_frames", 1)
         picked = _spread(count, max_frames)
-        side = kept_side(len(picked), img.size)
+        scale = kept_scale(len(picked), img.size)
         if img.format == "JPEG":
-            img.draft(img.mode, (side, side))
+            img.draft(img.mode, (max(1, round(img.width * scale)), max(1, round(img.height * scale))))
+            scale = kept_scale(len(picked), img.size)
         frames_decoded = (picked[-1] + 1) if count > 1 else 1
         decoded = img.width * img.height * pixel_bytes(img.mode) * frames_decoded
         if decoded > DECODE_BUDGET:
@@ -143,29 +167,29 @@ def _image_frames(file: BinaryIO, max_frames: int) -> tuple[list[Image.Image], l
             for index in picked:
                 img.seek(index)
                 img.load()
-                frames.append(upright(reduced(img, side), orientation))
+                frames.append(upright(reduced(img, scale), orientation))
                 # Frames left out lengthen the ones kept, so the whole still plays in its time.
                 durations.append(img.info.get("duration", 100) / 1000 * count / len(picked))
         return frames, durations
 
 
-def reduced(img: Image.Image, side: int) -> Image.Image:
-    """The decoded frame as RGB on paper, at most `side` on its longer side. A frame much larger is
-    flattened a band at a time and each band box-reduced at once, so no full-size copy of it (RGBA
-    composited, 16-bit scaled: several times its size) ever exists beside it."""
-    factor = max(img.size) // side
+def reduced(img: Image.Image, scale: float) -> Image.Image:
+    """The decoded frame as RGB on paper, at `scale`. A frame much larger is flattened a band at a
+    time and each band box-reduced at once, so no full-size copy of it (RGBA composited, 16-bit
+    scaled: several times its size) ever exists beside it."""
+    width, height = img.size
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    factor = int(1 / scale)
     top = grey_top(img)
     if factor < 2:
         frame = on_paper(img, top)
     else:
-        width, height = img.size
         frame = Image.new("RGB", (-(-width // factor), -(-height // factor)), "white")
         band = factor * max(1, BAND_BYTES // (width * 4 * factor))
         for y in range(0, height, band):
             strip = on_paper(img.crop((0, y, width, min(y + band, height))), top)
             frame.paste(strip.reduce(factor), (0, y // factor))
-    frame.thumbnail((side, side), Image.Resampling.LANCZOS)
-    return frame
+    return frame if frame.size == size else frame.resize(size, Image.Resampling.LANCZOS)
 
 
 def upright(img: Image.Image, orientation: int | None) -> Image.Image:
@@ -208,7 +232,7 @@ def _video_frames(path: Path, max_frames: int) -> tuple[list[Image.Image], list[
             f"video frames of {size[0]}×{size[1]} would decode {size[0] * size[1] * 4 / 1e6:.0f} MB each;"
             f" the limit is {DECODE_BUDGET / 1e6:.0f} MB"
         )
-    side = kept_side(len(picked), size)
+    scale = kept_scale(len(picked), size)
     frames = []
     try:
         for index in range(count):
@@ -216,7 +240,7 @@ def _video_frames(path: Path, max_frames: int) -> tuple[list[Image.Image], list[
                 ok, frame = capture.read()
                 if not ok:
                     break
-                frames.append(_small_frame(cv2, frame, side))
+                frames.append(_small_frame(cv2, frame, scale))
             elif not capture.grab():
                 break
     finally:
@@ -226,11 +250,10 @@ def _video_frames(path: Path, max_frames: int) -> tuple[list[Image.Image], list[
     return frames, [count / len(frames) / fps] * len(frames)
 
 
-def _small_frame(cv2: Any, frame: np.ndarray, side: int) -> Image.Image:
-    """A decoded video frame (BGR) as RGB at most `side` on its longer side, shrunk before anything
-    else is made of it: sixty 4000×3000 frames kept whole took gigabytes."""
+def _small_frame(cv2: Any, frame: np.ndarray, scale: float) -> Image.Image:
+    """A decoded video frame (BGR) as RGB at `scale`, shrunk before anything else is made of it:
+    sixty 4000×3000 frames kept whole took gigabytes."""
     height, width = frame.shape[:2]
-    scale = side / max(height, width)
     if scale < 1:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)

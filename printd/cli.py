@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -15,11 +16,12 @@ from typing import Any, NoReturn
 from optimizer import Animation, Art, BadImageError, FontError, load_image
 from optimizer.glyphs import MODES
 from optimizer.settings import MAX_GRID
+from optimizer.target import probe
 
 from . import __version__
 from .booth.triggers import request_snap
-from .config import Config, load_config
-from .errors import InputError, PrintdError, UsageError
+from .config import Config, PrinterConfig, load_config
+from .errors import InputError, PrintdError, PrinterError, UsageError
 from .jobs.art import ART_FLAGS, JobArt, parse_art, setting
 from .jobs.spool import JobRecord, JobState, Spool
 from .jobs.status import status_report
@@ -94,6 +96,7 @@ def build_parser() -> Parser:
     p.add_argument("--mqtt", action="store_true", help="publish to the fleet on the broker (mqtt.url): any node prints")
     p.add_argument("--raster", action="store_true", help="send the preview as a bit image (any font prints exact)")
     p.add_argument("--timeout", type=float, default=600.0, help="with a daemon: give up waiting after this (s)")
+    p.add_argument("--direct", action="store_true", help="print here, around the spool, even when a daemon runs")
     p.set_defaults(handler=cmd_send)
 
     p = sub.add_parser("testpage", parents=[common], help="print the glyph sheet and a shade strip")
@@ -134,18 +137,18 @@ def art_flags(args: argparse.Namespace, config: Config | None = None, pin: str |
 
 
 def cmd_render(args: argparse.Namespace, config: Config) -> int:
+    probe(args.image)  # bad input refused at once, before the renderer (torch) loads
+    asked = art_flags(args)
+    check_outputs(args.output, args.utf8, args.ansi, args.preview)
     from .render.artist import ArtFiles, render_path, renderer_for
     from .render.progress import ProgressBar
 
-    renderer = renderer_for(config, art_flags(args))
+    renderer = renderer_for(config, asked)
     bar = ProgressBar(f"rendering {args.image.name}")
     try:
         work = render_path(renderer, args.image, progress=bar)
     finally:
         bar.close()
-    for out in (args.output, args.utf8, args.ansi, args.preview):
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
     files = ArtFiles(text=args.output, utf8=args.utf8, preview=args.preview, ansi=args.ansi)
     files.write(work, renderer.atlas, renderer.settings.dark)
     frames = f"{len(work.frames)} frames of " if len(work.frames) > 1 else ""
@@ -154,6 +157,22 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
     if work.flicker is not None:
         log.info("glyphs changed in %.1f%% of the cells where the picture stood still", 100 * work.flicker)
     return 0
+
+
+def check_outputs(*outputs: Path | None) -> None:
+    """Each output file can be written (its folder made if need be), said with the user's own path
+    before any rendering: a folder given for a file, or a folder that cannot be written in."""
+    for out in outputs:
+        if out is None:
+            continue
+        if out.is_dir():
+            raise UsageError(f"{out}: is a folder; give a file name (e.g. {out / 'art.txt'})")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"{out}: cannot make its folder ({exc.strerror or exc})") from exc
+        if not os.access(out.parent, os.W_OK | os.X_OK):
+            raise UsageError(f"{out}: cannot write in {out.parent} (permission denied)")
 
 
 def cmd_play(args: argparse.Namespace, config: Config) -> int:
@@ -194,6 +213,8 @@ def cmd_glyphs(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_send(args: argparse.Namespace, config: Config) -> int:
+    for image in args.images:
+        probe(image)  # bad input refused at once, before anything loads or is queued
     art = art_flags(args)  # refused here, with a daemon or without; the printer's width below
     if args.mqtt:
         from .sources.mqtt import publish_picture
@@ -205,36 +226,96 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
                 publish_picture(config, image, art)
             log.info("%s: published to the fleet on %s", image, config.mqtt.url)
         return 0
-    named = config.printer_named(args.printer) if args.printer else None
+    target = printer_for(config, args.printer)
+    named = target.name if args.printer and config.printer_named(args.printer) else None
     spool = Spool(config.spool.path, create=False)
-    if spool.daemon_running() and (args.printer is None or named is not None):
-        return send_through_daemon(args, spool, art, named.name if named else None)
+    # A URI is a printer outside the pool, and --direct a choice: both print here. Otherwise the
+    # spool is the way whenever there is one: through the daemon, or queued for it (§4).
+    if not args.direct and (args.printer is None or named is not None):
+        if spool.daemon_running():
+            return send_through_daemon(args, spool, art, named)
+        if spool.root.is_dir():
+            return queue_without_daemon(args, spool, art, named)
+    return print_directly(args, config, target)
+
+
+def printer_for(config: Config, name: str | None) -> PrinterConfig:
+    """`--printer`: a printer of the config by name, or a URI (with the first printer's settings),
+    checked now: a name that is none of them is said with the names there are."""
+    from .printer.transport import make_transport
+
+    if name is None:
+        return config.pool[0]
+    named = config.printer_named(name)
+    if named is not None:
+        return named
+    if "://" not in name:
+        names = ", ".join(p.name for p in config.pool)
+        raise UsageError(f"no printer named {name} (printers: {names}; or give a URI such as tcp://HOST)")
+    make_transport(name, config.pool[0].timeout)  # a URI no transport takes is refused here
+    return config.pool[0].replace(name=name, uri=name)
+
+
+def print_directly(args: argparse.Namespace, config: Config, target: PrinterConfig) -> int:
+    """Render and print here, every check first: the art settings, then the printer (is it there
+    and ready?), and only then the renders."""
     from .printer.connection import Printer
     from .render.artist import Artist
 
-    target = named or config.pool[0]
-    if args.printer and named is None:  # a URI: that printer, with the first printer's settings
-        target = target.replace(name=args.printer, uri=args.printer)
     art = art_flags(args, config.replace(printer=target, printers=()))
-    printer = Printer(target.uri, target.timeout)
     artist = Artist(config)
+    artist.settings(art, target)  # the config's own refusals (art.dark) before the printer is asked
+    printer = Printer(target.uri, target.timeout)
+    printer.ready()  # a printer that is away, or out of paper, is said before any rendering
     printables = [artist.render(image, art, target, raster=args.raster) for image in args.images]  # all checked first
     for image, printable in zip(args.images, printables, strict=True):
         job = printable.receipt(target)
         printer.print_job(job, copies=args.copies)
-        log.info("%s: printed on %s (%d bytes)", image, target.name, len(job))
+        log.info("%s: printed on %s (%d bytes)", image, target.name, sum(len(part) for part in job) * args.copies)
     return 0
 
 
+def queue_without_daemon(args: argparse.Namespace, spool: Spool, art: JobArt, pin: str | None) -> int:
+    """A spool and no daemon holding it (stopped, or restarting): the pictures are queued in it,
+    where the daemon prints them when it starts, and followed as through the daemon; a spool this
+    user cannot write is said, never printed around."""
+    if args.atlas is not None:
+        raise UsageError("--atlas is not sent with a job: set art.atlas in the daemon's config, or use --direct")
+    for image in args.images:
+        load_image(image)  # bad input is refused here, before it reaches the queue
+    hint = "start it (systemctl start printd, or printd run), or print around it with --direct"
+    if not os.access(spool.root / "tmp", os.W_OK | os.X_OK):
+        raise PrinterError(f"{spool.root}: no printd daemon is running and this user cannot queue there; {hint}")
+    from .sources.submit import user_name
+
+    who = user_name(os.geteuid())
+    jobs = [
+        spool.submit(image, "send", art=art, pin=pin, raster=args.raster, submitted_by=who)
+        for image in args.images
+        for _ in range(args.copies)
+    ]
+    for job in jobs:
+        hand_over(spool, spool.folder(JobState.QUEUED) / job.id)
+    log.warning("no printd daemon is running on %s: queued %d job(s) there; %s", spool.root, len(jobs), hint)
+    return follow(args, spool, [job.id for job in jobs])
+
+
 def send_through_daemon(args: argparse.Namespace, spool: Spool, art: JobArt, pin: str | None) -> int:
-    """Queue each image with its settings and, unless --no-wait, follow it until it printed,
-    failed or --timeout passed (exit 1: it stays queued and prints when it can)."""
+    """Queue each image with its settings through the daemon's socket and follow them."""
     from .sources.submit import submit_to_daemon
 
+    if args.atlas is not None:  # the daemon reads no file of the user's: it would print with its own
+        raise UsageError("--atlas is not sent to the daemon: set art.atlas in its config, or use --direct")
     for image in args.images:
         load_image(image)  # bad input is refused here, before it reaches the queue
     request = {"art": art.asked(), "pin": pin, "raster": args.raster, "copies": args.copies}
     ids = [job_id for image in args.images for job_id in submit_to_daemon(spool.root, image, request)]
+    return follow(args, spool, ids)
+
+
+def follow(args: argparse.Namespace, spool: Spool, ids: list[str]) -> int:
+    """Unless --no-wait, follow each job until it printed, failed or --timeout passed (exit 1: it
+    stays queued and prints when it can)."""
     if args.no_wait:
         for job_id in ids:
             sys.stdout.write(job_id + "\n")
@@ -259,6 +340,18 @@ def send_through_daemon(args: argparse.Namespace, spool: Spool, art: JobArt, pin
             log.error("error: %s", found.record.error if found else f"job {job_id} vanished")
             worst = max(worst, 2)
     return worst
+
+
+def hand_over(spool: Spool, folder: Path) -> None:
+    """A job folder this user queued, made movable by the daemon's user (moving a folder takes
+    write permission on it): root gives it to the spool's owner, a group member opens it to the
+    group (the spool's folders are setgid: the group is the spool's)."""
+    owner = spool.root.stat()
+    for path in (folder, *folder.iterdir()):
+        if os.geteuid() == 0:
+            os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
+        else:
+            os.chmod(path, path.stat().st_mode | (0o070 if path.is_dir() else 0o060))
 
 
 def job_progress(spool: Spool, state: JobState, record: JobRecord) -> str:

@@ -96,7 +96,7 @@ class Daemon:
 
     def state(self) -> dict[str, Any]:
         """The daemon's own state, for status (the jobs come from the spool's index)."""
-        paused = [problem for source in self.sources if (problem := source.problem())]
+        paused = [problem for problem in (self.spool.space_problem(), *(s.problem() for s in self.sources)) if problem]
         return {
             "printer": self.pool.summary(),
             "printers": self.pool.states(),

@@ -24,7 +24,9 @@ def status_report(spool: Spool, state: Mapping[str, Any] | None = None, last: in
     """One object for `printd status --json`: printer state and the jobs. `state`: the running
     daemon's own (printer, printers, booth, intake); None: read from status.json if one runs."""
     running = state is not None or spool.daemon_running()
+    full = None
     if state is None:
+        full = spool.space_problem() if running else None  # status.json is not rewritten on a full disk
         written = _written_state(spool)
         state = written if running else {}
         entries = _on_disk(spool, last)
@@ -33,11 +35,14 @@ def status_report(spool: Spool, state: Mapping[str, Any] | None = None, last: in
         entries = spool.index.latest(last)
         size = spool.index.size
     absent = "no daemon running"
+    intake = state.get("intake", "taking files" if running else absent)
+    if full:
+        intake = f"paused: {full}"
     return {
         "printer": state.get("printer", "unknown" if running else absent),
         "printers": state.get("printers", {}),
         "booth": state.get("booth", "off"),
-        "intake": state.get("intake", "taking files" if running else absent),
+        "intake": intake,
         "daemon": running,
         "spool_mb": size / 1e6,
         "jobs": [entry.public() for entry in entries],

@@ -94,7 +94,7 @@ class PrinterSlot:
         job.record.attempts += 1
         job.record.on_the_wire_at = time.time()
         job.record.printer = self.name
-        pool.spool.save(job)
+        pool.spool.durably(lambda: pool.spool.save(job), pool.stopping)  # a full disk: waits, unprinted
         pool.job_event(job, "printing")
         try:
             with self.lock:
@@ -105,11 +105,12 @@ class PrinterSlot:
         except Exception as exc:  # not the printer's fault: this job fails, the worker goes on
             log.exception("%s: cannot print", job.id)
             job.record.on_the_wire_at = None
-            pool.spool.fail(job, f"{job.record.name}: could not print ({exc})")
+            reason = f"{job.record.name}: could not print ({exc})"
+            pool.spool.durably(lambda: pool.spool.fail(job, reason), pool.stopping)
             pool.job_event(job, "failed")
             return
         self.ok(status.describe() if status.answered else "sent (no status on this transport)")
-        pool.spool.finish(job, self.name)
+        pool.spool.durably(lambda: pool.spool.finish(job, self.name), pool.stopping)  # printed: recorded once room
         pool.job_event(job, "printed")
         log.info("%s: printed on %s", job.id, self.name)
 
@@ -120,7 +121,7 @@ class PrinterSlot:
             job.record.possible_duplicate = True  # part of it, or all, may be on paper
         job.record.on_the_wire_at = None
         job.record.history.append(f"{time.strftime('%FT%T')} {self.name}: {exc}")
-        pool.spool.save(job)
+        pool.spool.durably(lambda: pool.spool.save(job), pool.stopping)
         self.failed(exc)
         pool.put(item, front=True)
         pool.job_event(job, "waiting")
