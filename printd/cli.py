@@ -30,6 +30,7 @@ from .jobs.status import status_report
 # status, snap, send --no-wait and --version answer in well under a second (docs/architecture.md §4).
 
 log = logging.getLogger("printd")
+RESTART_WAIT = 30.0  # seconds `send` waits for a daemon to take its spool (a restart)
 
 
 class Parser(argparse.ArgumentParser):
@@ -230,12 +231,12 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
     named = target.name if args.printer and config.printer_named(args.printer) else None
     spool = Spool(config.spool.path, create=False)
     # A URI is a printer outside the pool, and --direct a choice: both print here. Otherwise the
-    # spool is the way whenever there is one: through the daemon, or queued for it (§4).
+    # spool is the way whenever there is one (its folder exists): through its daemon (§4).
     if not args.direct and (args.printer is None or named is not None):
+        if spool.root.is_dir() and not spool.daemon_running():
+            wait_for_daemon(args, spool)
         if spool.daemon_running():
             return send_through_daemon(args, spool, art, named)
-        if spool.root.is_dir():
-            return queue_without_daemon(args, spool, art, named)
     return print_directly(args, config, target)
 
 
@@ -275,29 +276,20 @@ def print_directly(args: argparse.Namespace, config: Config, target: PrinterConf
     return 0
 
 
-def queue_without_daemon(args: argparse.Namespace, spool: Spool, art: JobArt, pin: str | None) -> int:
-    """A spool and no daemon holding it (stopped, or restarting): the pictures are queued in it,
-    where the daemon prints them when it starts, and followed as through the daemon; a spool this
-    user cannot write is said, never printed around."""
-    if args.atlas is not None:
-        raise UsageError("--atlas is not sent with a job: set art.atlas in the daemon's config, or use --direct")
-    for image in args.images:
-        load_image(image)  # bad input is refused here, before it reaches the queue
-    hint = "start it (systemctl start printd, or printd run), or print around it with --direct"
-    if not os.access(spool.root / "tmp", os.W_OK | os.X_OK):
-        raise PrinterError(f"{spool.root}: no printd daemon is running and this user cannot queue there; {hint}")
-    from .sources.submit import user_name
-
-    who = user_name(os.geteuid())
-    jobs = [
-        spool.submit(image, "send", art=art, pin=pin, raster=args.raster, submitted_by=who)
-        for image in args.images
-        for _ in range(args.copies)
-    ]
-    for job in jobs:
-        hand_over(spool, spool.folder(JobState.QUEUED) / job.id)
-    log.warning("no printd daemon is running on %s: queued %d job(s) there; %s", spool.root, len(jobs), hint)
-    return follow(args, spool, [job.id for job in jobs])
+def wait_for_daemon(args: argparse.Namespace, spool: Spool) -> None:
+    """A spool and no daemon holding it: a restart takes seconds, so wait for one (at most
+    RESTART_WAIT, or --timeout) and say so; then fail with the reason. Never print around it."""
+    wait = min(args.timeout, RESTART_WAIT)
+    log.warning("no printd daemon is running on %s; waiting up to %g s for it to start", spool.root, wait)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if spool.daemon_running():
+            return
+    raise PrinterError(
+        f"{spool.root}: no printd daemon is running (or this user cannot read its lock); nothing printed: "
+        "start it (systemctl start printd, or printd run), or print around it with --direct"
+    )
 
 
 def send_through_daemon(args: argparse.Namespace, spool: Spool, art: JobArt, pin: str | None) -> int:
@@ -340,18 +332,6 @@ def follow(args: argparse.Namespace, spool: Spool, ids: list[str]) -> int:
             log.error("error: %s", found.record.error if found else f"job {job_id} vanished")
             worst = max(worst, 2)
     return worst
-
-
-def hand_over(spool: Spool, folder: Path) -> None:
-    """A job folder this user queued, made movable by the daemon's user (moving a folder takes
-    write permission on it): root gives it to the spool's owner, a group member opens it to the
-    group (the spool's folders are setgid: the group is the spool's)."""
-    owner = spool.root.stat()
-    for path in (folder, *folder.iterdir()):
-        if os.geteuid() == 0:
-            os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
-        else:
-            os.chmod(path, path.stat().st_mode | (0o070 if path.is_dir() else 0o060))
 
 
 def job_progress(spool: Spool, state: JobState, record: JobRecord) -> str:

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from printd.atomic import atomic_write
+from printd.daemon.wiring import check_writable
+from printd.errors import UsageError
 from printd.jobs.spool import JobState, Spool
 from tests.support.daemon import count, daemon_config, running, wait_for
 from tests.support.photos import write_photo
@@ -129,3 +131,18 @@ def test_a_state_change_is_followed_by_a_directory_fsync(tmp_path: Path, monkeyp
     synced.clear()
     atomic_write(active.folder / "note.txt", b"written whole")
     assert (active.folder.stat().st_dev, active.folder.stat().st_ino) in synced
+
+
+def test_a_read_only_spool_is_said_to_be_read_only(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a read-only tmpfs needs root")
+    folder = tmp_path / "spool"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        with pytest.raises(UsageError, match="read-only filesystem") as refused:
+            check_writable(folder)
+        assert "chown" not in str(refused.value)
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

@@ -101,18 +101,14 @@ def test_send_reports_the_bytes_it_sent_and_a_panorama_prints(
     assert sent > 6  # the one row of 6 glyphs, with the job's own commands
 
 
-def test_send_with_a_spool_and_no_daemon_queues_there(tmp_path: Path, two_printers: Path) -> None:
+def test_send_with_a_spool_and_no_daemon_says_so_and_prints_nothing(tmp_path: Path, two_printers: Path) -> None:
     spool = Spool(tmp_path / "spool")  # set up, as the installer leaves it; no daemon holds it
     photo = write_photo(tmp_path / "p.png")
-    done = subprocess.run(
-        [sys.executable, "-m", "printd", "send", str(photo), "--no-wait", "--config", str(two_printers)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "no printd daemon is running" in done.stderr
-    (job,) = spool.jobs(JobState.QUEUED)
-    assert done.stdout.split() == [job.id] and job.original.is_file()
+    code, torch, said = printd("send", str(photo), "--timeout", "1", "--config", str(two_printers))
+    assert (code, torch) == (1, False)
+    assert "no printd daemon is running" in said and "--direct" in said
     assert not (tmp_path / "a.bin").exists() and not (tmp_path / "b.bin").exists()  # nothing printed around it
+    assert spool.names(JobState.QUEUED) == []
 
 
 def test_send_atlas_through_a_daemon_is_refused_not_dropped(tmp_path: Path, two_printers: Path) -> None:
