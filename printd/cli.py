@@ -293,7 +293,8 @@ def wait_for_daemon(args: argparse.Namespace, spool: Spool) -> None:
 
 
 def send_through_daemon(args: argparse.Namespace, spool: Spool, art: JobArt, pin: str | None) -> int:
-    """Queue each image with its settings through the daemon's socket and follow them."""
+    """Queue each image with its settings and, unless --no-wait, follow it until it printed,
+    failed or --timeout passed (exit 1: it stays queued and prints when it can)."""
     from .sources.submit import submit_to_daemon
 
     if args.atlas is not None:  # the daemon reads no file of the user's: it would print with its own
@@ -302,12 +303,6 @@ def send_through_daemon(args: argparse.Namespace, spool: Spool, art: JobArt, pin
         load_image(image)  # bad input is refused here, before it reaches the queue
     request = {"art": art.asked(), "pin": pin, "raster": args.raster, "copies": args.copies}
     ids = [job_id for image in args.images for job_id in submit_to_daemon(spool.root, image, request)]
-    return follow(args, spool, ids)
-
-
-def follow(args: argparse.Namespace, spool: Spool, ids: list[str]) -> int:
-    """Unless --no-wait, follow each job until it printed, failed or --timeout passed (exit 1: it
-    stays queued and prints when it can)."""
     if args.no_wait:
         for job_id in ids:
             sys.stdout.write(job_id + "\n")
@@ -394,9 +389,7 @@ def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
     from .render.artist import paper_for, renderer_for
     from .render.testpage import testpage_lines
 
-    target = config.printer_named(args.printer) if args.printer else config.pool[0]
-    if target is None:  # a URI
-        target = config.pool[0].replace(name=args.printer, uri=args.printer)
+    target = printer_for(config, args.printer)
     renderer = renderer_for(config)
     pitch = renderer.atlas.cell_height + renderer.settings.row_gap
     printer = Printer(target.uri, target.timeout)
