@@ -111,9 +111,10 @@ def measure(tree: Path, work: Path, name: str, make: Callable[[Path], Path], way
     small = work / "next.png"
     Image.new("RGB", (300, 200), (90, 90, 90)).save(small)
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # in the tree: `-m` puts the working directory first on the path
         [sys.executable, "-m", "printd", "run", "--config", str(config)],
         env=env,
+        cwd=tree,
         stderr=subprocess.DEVNULL,
     )
     started = time.monotonic()
