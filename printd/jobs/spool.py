@@ -143,9 +143,6 @@ class Spool:
                     log.warning("spool %s: disk full; jobs wait until there is room", self.root)
                 self.full = f"disk full ({self.root})"
             raise
-        if self.full is not None:
-            log.info("spool %s: room again; jobs go on", self.root)
-            self.full = None
 
     def space_problem(self) -> str | None:
         """Why the spool cannot take a job now (its disk is full); None while it can."""
@@ -306,6 +303,9 @@ class Spool:
     def save(self, job: Job) -> None:
         with self._writing():
             atomic_write(job.folder / "job.json", job.record.model_dump_json(indent=1).encode())
+        if self.full is not None:  # a record written: there is room again
+            log.info("spool %s: room again; jobs go on", self.root)
+            self.full = None
         if self._index is not None:
             self._index.saved(job)
 
