@@ -243,8 +243,6 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
 def printer_for(config: Config, name: str | None) -> PrinterConfig:
     """`--printer`: a printer of the config by name, or a URI (with the first printer's settings),
     checked now: a name that is none of them is said with the names there are."""
-    from .printer.transport import make_transport
-
     if name is None:
         return config.pool[0]
     named = config.printer_named(name)
@@ -253,6 +251,8 @@ def printer_for(config: Config, name: str | None) -> PrinterConfig:
     if "://" not in name:
         names = ", ".join(p.name for p in config.pool)
         raise UsageError(f"no printer named {name} (printers: {names}; or give a URI such as tcp://HOST)")
+    from .printer.transport import make_transport  # only for a URI: a client as another user may not read escpos
+
     make_transport(name, config.pool[0].timeout)  # a URI no transport takes is refused here
     return config.pool[0].replace(name=name, uri=name)
 
