@@ -36,6 +36,11 @@ DECODE_BUDGET = 400_000_000  # bytes decoded across all frames of an image
 KEPT_BYTES = 200_000_000  # bytes of the reduced frames kept for the render
 BAND_BYTES = 16_000_000  # bytes of one band of a frame being flattened
 _full_size = threading.Lock()
+# Pillow frees an image's 16 MB blocks to malloc, which keeps them in the arena of the thread that
+# decoded it: the next full-size decode in another thread (the inbox's check, then the render
+# worker) took as much again (1.2 GB for one 9400×9400 PNG). Pillow keeps this many freed blocks for
+# its next image instead, whatever the thread, so full-size decodes reuse one budget's memory.
+Image.core.set_blocks_max(max(Image.core.get_blocks_max(), DECODE_BUDGET // Image.core.get_block_size()))
 # Video containers OpenCV may read, by their first bytes: anything else that Pillow cannot open is
 # refused, not handed to FFmpeg (which reads a text file as frames of "video").
 VIDEO_MAGIC = (b"\x1aE\xdf\xa3", b"RIFF", b"OggS", b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3")
@@ -146,7 +151,7 @@ def _image_frames(file: BinaryIO, max_frames: int) -> tuple[list[Image.Image], l
             img = Image.open(file)
             if img.format != "JPEG":
                 raise
-    with img:
+    with _full_size, img:  # closed (its full-size pixels freed) before the next decode may start
         count = getattr(img, "n_frames", 1)
         picked = _spread(count, max_frames)
         scale = kept_scale(len(picked), img.size)
@@ -163,14 +168,13 @@ def _image_frames(file: BinaryIO, max_frames: int) -> tuple[list[Image.Image], l
             )
         orientation = img.getexif().get(ORIENTATION)
         frames, durations = [], []
-        with _full_size:
-            for index in picked:
-                img.seek(index)
-                img.load()
-                frames.append(upright(reduced(img, scale), orientation))
-                # Frames left out lengthen the ones kept, so the whole still plays in its time.
-                durations.append(img.info.get("duration", 100) / 1000 * count / len(picked))
-        return frames, durations
+        for index in picked:
+            img.seek(index)
+            img.load()
+            frames.append(upright(reduced(img, scale), orientation))
+            # Frames left out lengthen the ones kept, so the whole still plays in its time.
+            durations.append(img.info.get("duration", 100) / 1000 * count / len(picked))
+    return frames, durations
 
 
 def reduced(img: Image.Image, scale: float) -> Image.Image:
