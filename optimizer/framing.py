@@ -121,7 +121,8 @@ def _merge(boxes: list[Box]) -> list[Box]:
 def salient_box(img: Image.Image, aspect: float, share: float = 0.75) -> Box:
     """The window of `share` of the photo's size (at `aspect`, height / width) holding the most
     detail: gradient energy, with a mild pull towards the centre where photographers put things."""
-    grey = np.asarray(img.convert("L").resize((96, max(1, round(96 * img.height / img.width)))), np.float32)
+    # At least 2 rows and columns: np.gradient needs them (a 100000×10 panorama is 96×1 here).
+    grey = np.asarray(img.convert("L").resize((96, max(2, round(96 * img.height / img.width)))), np.float32)
     gy, gx = np.gradient(grey)
     energy = np.hypot(gx, gy)
     h, w = energy.shape

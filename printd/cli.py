@@ -20,8 +20,8 @@ from optimizer.vocabulary import MODES
 
 from . import __version__
 from .booth.triggers import request_snap
-from .config import Config, load_config
-from .errors import InputError, PrintdError, UsageError
+from .config import Config, PrinterConfig, load_config
+from .errors import InputError, PrintdError, PrinterError, UsageError
 from .jobs.art import ART_FLAGS, JobArt, parse_art, setting
 from .jobs.spool import JobRecord, JobState, Spool
 from .jobs.status import status_report
@@ -30,6 +30,7 @@ from .jobs.status import status_report
 # status, snap, send --no-wait and --version answer in well under a second (docs/architecture.md §4).
 
 log = logging.getLogger("printd")
+RESTART_WAIT = 30.0  # seconds `send` waits for a daemon to take its spool (a restart)
 
 
 class Parser(argparse.ArgumentParser):
@@ -97,6 +98,7 @@ def build_parser() -> Parser:
     p.add_argument("--mqtt", action="store_true", help="publish to the fleet on the broker (mqtt.url): any node prints")
     p.add_argument("--raster", action="store_true", help="send the preview as a bit image (any font prints exact)")
     p.add_argument("--timeout", type=float, default=600.0, help="with a daemon: give up waiting after this (s)")
+    p.add_argument("--direct", action="store_true", help="print here, around the spool, even when a daemon runs")
     p.set_defaults(handler=cmd_send)
 
     p = sub.add_parser("testpage", parents=[common], help="print the glyph sheet and a shade strip")
@@ -155,18 +157,20 @@ def art_flags(args: argparse.Namespace, config: Config | None = None, pin: str |
 
 
 def cmd_render(args: argparse.Namespace, config: Config) -> int:
+    from optimizer.target import probe  # Pillow, not torch: commands that do not read pictures load neither
+
+    probe(args.image)  # bad input refused at once, before the renderer (torch) loads
+    asked = art_flags(args)
+    check_outputs(args.output, args.utf8, args.ansi, args.preview)
     from .render.artist import ArtFiles, render_path, renderer_for
     from .render.progress import ProgressBar
 
-    renderer = renderer_for(config, art_flags(args))
+    renderer = renderer_for(config, asked)
     bar = ProgressBar(f"rendering {args.image.name}")
     try:
         work = render_path(renderer, args.image, progress=bar)
     finally:
         bar.close()
-    for out in (args.output, args.utf8, args.ansi, args.preview):
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
     files = ArtFiles(text=args.output, utf8=args.utf8, preview=args.preview, ansi=args.ansi)
     files.write(work, renderer.atlas, renderer.settings.dark)
     frames = f"{len(work.frames)} frames of " if len(work.frames) > 1 else ""
@@ -175,6 +179,22 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
     if work.flicker is not None:
         log.info("glyphs changed in %.1f%% of the cells where the picture stood still", 100 * work.flicker)
     return 0
+
+
+def check_outputs(*outputs: Path | None) -> None:
+    """Each output file can be written (its folder made if need be), said with the user's own path
+    before any rendering: a folder given for a file, or a folder that cannot be written in."""
+    for out in outputs:
+        if out is None:
+            continue
+        if out.is_dir():
+            raise UsageError(f"{out}: is a folder; give a file name (e.g. {out / 'art.txt'})")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"{out}: cannot make its folder ({exc.strerror or exc})") from exc
+        if not os.access(out.parent, os.W_OK | os.X_OK):
+            raise UsageError(f"{out}: cannot write in {out.parent} (permission denied)")
 
 
 def cmd_play(args: argparse.Namespace, config: Config) -> int:
@@ -217,38 +237,82 @@ def cmd_glyphs(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_send(args: argparse.Namespace, config: Config) -> int:
-    from optimizer import load_image
+    from optimizer.target import probe
 
+    for image in args.images:
+        probe(image)  # bad input refused at once, before anything loads or is queued
     art = art_flags(args)  # refused here, with a daemon or without; the printer's width below
     if args.mqtt:
         from .sources.mqtt import publish_picture
 
         for image in args.images:
-            load_image(image)  # bad input is refused here, before it reaches the fleet
-        for image in args.images:
             for _ in range(args.copies):
                 publish_picture(config, image, art)
             log.info("%s: published to the fleet on %s", image, config.mqtt.url)
         return 0
-    named = config.printer_named(args.printer) if args.printer else None
+    target = printer_for(config, args.printer)
+    named = target.name if args.printer and config.printer_named(args.printer) else None
     spool = Spool(config.spool.path, create=False, runtime=config.spool.run_dir)
-    if spool.daemon_running() and (args.printer is None or named is not None):
-        return send_through_daemon(args, spool, art, named.name if named else None)
+    # A URI is a printer outside the pool, and --direct a choice: both print here. Otherwise the
+    # spool is the way whenever there is one (its folder exists): through its daemon (§4).
+    if not args.direct and (args.printer is None or named is not None):
+        if spool.root.is_dir() and not spool.daemon_running():
+            wait_for_daemon(args, spool)
+        if spool.daemon_running():
+            return send_through_daemon(args, spool, art, named)
+    return print_directly(args, config, target)
+
+
+def printer_for(config: Config, name: str | None) -> PrinterConfig:
+    """`--printer`: a printer of the config by name, or a URI (with the first printer's settings),
+    checked now: a name that is none of them is said with the names there are."""
+    if name is None:
+        return config.pool[0]
+    named = config.printer_named(name)
+    if named is not None:
+        return named
+    if "://" not in name:
+        names = ", ".join(p.name for p in config.pool)
+        raise UsageError(f"no printer named {name} (printers: {names}; or give a URI such as tcp://HOST)")
+    from .printer.transport import make_transport  # only for a URI: a client as another user may not read escpos
+
+    make_transport(name, config.pool[0].timeout)  # a URI no transport takes is refused here
+    return config.pool[0].replace(name=name, uri=name)
+
+
+def print_directly(args: argparse.Namespace, config: Config, target: PrinterConfig) -> int:
+    """Render and print here, every check first: the art settings, then the printer (is it there
+    and ready?), and only then the renders."""
     from .printer.connection import Printer
     from .render.artist import Artist
 
-    target = named or config.pool[0]
-    if args.printer and named is None:  # a URI: that printer, with the first printer's settings
-        target = target.replace(name=args.printer, uri=args.printer)
     art = art_flags(args, config.replace(printer=target, printers=()))
-    printer = Printer(target.uri, target.timeout, bytes_per_s=target.slowest_bytes_per_s)
     artist = Artist(config)
+    artist.settings(art, target)  # the config's own refusals (art.dark) before the printer is asked
+    printer = Printer(target.uri, target.timeout, bytes_per_s=target.slowest_bytes_per_s)
+    printer.ready()  # a printer that is away, or out of paper, is said before any rendering
     printables = [artist.render(image, art, target, raster=args.raster) for image in args.images]  # all checked first
     for image, printable in zip(args.images, printables, strict=True):
         job = printable.receipt(target)
         printer.print_job(job, copies=args.copies)
-        log.info("%s: printed on %s (%d bytes)", image, target.name, len(job))
+        log.info("%s: printed on %s (%d bytes)", image, target.name, sum(len(part) for part in job) * args.copies)
     return 0
+
+
+def wait_for_daemon(args: argparse.Namespace, spool: Spool) -> None:
+    """A spool and no daemon holding it: a restart takes seconds, so wait for one (at most
+    RESTART_WAIT, or --timeout) and say so; then fail with the reason. Never print around it."""
+    wait = min(args.timeout, RESTART_WAIT)
+    log.warning("no printd daemon is running on %s; waiting up to %g s for it to start", spool.root, wait)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if spool.daemon_running():
+            return
+    raise PrinterError(
+        f"{spool.root}: no printd daemon is running (or this user cannot read its lock); nothing printed: "
+        "start it (systemctl start printd, or printd run), or print around it with --direct"
+    )
 
 
 def send_through_daemon(args: argparse.Namespace, spool: Spool, art: JobArt, pin: str | None) -> int:
@@ -258,6 +322,8 @@ def send_through_daemon(args: argparse.Namespace, spool: Spool, art: JobArt, pin
 
     from .sources.submit import submit_to_daemon
 
+    if args.atlas is not None:  # the daemon reads no file of the user's: it would print with its own
+        raise UsageError("--atlas is not sent to the daemon: set art.atlas in its config, or use --direct")
     for image in args.images:
         load_image(image)  # bad input is refused here, before it reaches the queue
     request = {"art": art.asked(), "pin": pin, "raster": args.raster, "copies": args.copies}
@@ -347,9 +413,7 @@ def cmd_testpage(args: argparse.Namespace, config: Config) -> int:
     from .render.artist import paper_for, renderer_for
     from .render.testpage import calibration_job, testpage_lines
 
-    target = config.printer_named(args.printer) if args.printer else config.pool[0]
-    if target is None:  # a URI
-        target = config.pool[0].replace(name=args.printer, uri=args.printer)
+    target = printer_for(config, args.printer)
     renderer = renderer_for(config)
     pitch = renderer.atlas.cell_height + renderer.settings.row_gap
     paper = paper_for(target)
@@ -432,7 +496,8 @@ def cmd_snap(args: argparse.Namespace, config: Config) -> int:
 def cmd_jobs(args: argparse.Namespace, config: Config) -> int:
     from .sources.submit import ask_daemon
 
-    for job in ask_daemon(Spool(config.spool.path, create=False), "jobs", state=args.state)["jobs"]:
+    spool = Spool(config.spool.path, create=False, runtime=config.spool.run_dir)
+    for job in ask_daemon(spool, "jobs", state=args.state)["jobs"]:
         error = f"  ({job['error']})" if job.get("error") else ""
         sys.stdout.write(f"{job['state']:7s} {job['id']}  {job['name']}{error}\n")
     return 0
@@ -441,7 +506,7 @@ def cmd_jobs(args: argparse.Namespace, config: Config) -> int:
 def cmd_cancel(args: argparse.Namespace, config: Config) -> int:
     from .sources.submit import ask_daemon
 
-    ask_daemon(Spool(config.spool.path, create=False), "cancel", id=args.id)
+    ask_daemon(Spool(config.spool.path, create=False, runtime=config.spool.run_dir), "cancel", id=args.id)
     log.info("%s: cancelled", args.id)
     return 0
 
@@ -449,7 +514,7 @@ def cmd_cancel(args: argparse.Namespace, config: Config) -> int:
 def cmd_reprint(args: argparse.Namespace, config: Config) -> int:
     from .sources.submit import ask_daemon
 
-    answer = ask_daemon(Spool(config.spool.path, create=False), "reprint", id=args.id)
+    answer = ask_daemon(Spool(config.spool.path, create=False, runtime=config.spool.run_dir), "reprint", id=args.id)
     sys.stdout.write(answer["id"] + "\n")
     return 0
 
@@ -458,7 +523,7 @@ def cmd_paper(args: argparse.Namespace, config: Config) -> int:
     """What is left on each roll, from the daemon's count; --new-roll starts a printer's count afresh."""
     from .sources.submit import ask_daemon
 
-    spool = Spool(config.spool.path, create=False)
+    spool = Spool(config.spool.path, create=False, runtime=config.spool.run_dir)
     if args.new_roll:
         names = [args.printer] if args.printer else [p.name for p in config.pool]
         if len(names) > 1:

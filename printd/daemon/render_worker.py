@@ -1,10 +1,9 @@
 """The render worker: takes the oldest queued job, renders it with the settings in its record and
 hands it to the printer pool, while the pool's printers print the ones before it. Input failures
-move a job to failed/ with the reason; a full disk puts it back in the queue until there is room."""
+move a job to failed/ with the reason; on a full disk the job waits, rendered, until there is room."""
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 from dataclasses import replace
@@ -22,7 +21,6 @@ from ..sources.intake import JobEvent
 from ..supervised import Supervised
 
 log = logging.getLogger(__name__)
-DISK_FULL_WAIT = 10.0  # seconds before a job that met a full disk is tried again
 
 
 class Stopping(Exception):
@@ -57,19 +55,10 @@ class RenderWorker:
                 continue
             try:
                 printable = self.render(job)
-            except Stopping:
-                self.spool.requeue(job, "daemon stopping")
-                return
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    self.fail(job, exc)
-                    continue
-                # A full disk is a state: the job waits in the queue until there is room again.
-                log.warning("%s: disk full; back in the queue, retrying in %g s", job.id, DISK_FULL_WAIT)
-                self.spool.requeue(job, "disk full")
-                self.stopping.wait(DISK_FULL_WAIT)
-                continue
             except Exception as exc:  # never die on one job: its input or its settings fail it
+                if isinstance(exc, Stopping) or self.stopping.is_set():
+                    self.spool.requeue(job, "daemon stopping")
+                    return
                 self.fail(job, exc)
                 continue
             self.pool.put(PrintItem(job, printable))
@@ -83,10 +72,11 @@ class RenderWorker:
         art = parse_art(record.art.asked(), self.config, record.pin)  # the printers may have changed since
         target = pin or self.pool.widest_free()  # unpinned: for the printer likely to print it
         printable = self.artist.render(job.original, art, target, progress=self._unless_stopping, raster=record.raster)
-        ArtFiles(text=job.folder / "art.txt", preview=job.folder / "preview.png").write(printable.art, printable.atlas)
+        files = ArtFiles(text=job.folder / "art.txt", preview=job.folder / "preview.png")
+        self.spool.durably(lambda: files.write(printable.art, printable.atlas), self.stopping)  # a full disk: waits
         if record.number is None:  # once: a job rendered again after a restart keeps its number
             record.number = self.spool.counters.next_number()
-            self.spool.save(job)
+            self.spool.durably(lambda: self.spool.save(job), self.stopping)
         return replace(printable, extras=receipt_for(self.config, record))
 
     def _unless_stopping(self, done: int, total: int) -> None:
@@ -100,6 +90,6 @@ class RenderWorker:
         else:
             log.exception("%s: render failed", job.id)
             reason = f"{job.record.name}: could not render ({exc})"
-        self.spool.fail(job, reason)
+        self.spool.durably(lambda: self.spool.fail(job, reason), self.stopping)
         log.warning("%s: failed: %s", job.id, reason)
         self.job_event(job, "failed")

@@ -96,7 +96,7 @@ class Daemon:
 
     def state(self) -> dict[str, Any]:
         """The daemon's own state, for status (the jobs come from the spool's index)."""
-        paused = [problem for source in self.sources if (problem := source.problem())]
+        paused = [problem for problem in (self.spool.space_problem(), *(s.problem() for s in self.sources)) if problem]
         return {
             "printer": self.pool.summary(),
             "printers": self.pool.report(),
@@ -213,7 +213,14 @@ def check_writable(*folders: Path) -> None:
         info = folder.stat()
         if not os.access(folder, os.W_OK | os.X_OK):
             user = user_name(os.geteuid())
+            if os.statvfs(folder).f_flag & os.ST_RDONLY:
+                raise UsageError(f"{folder}: on a read-only filesystem; fix: mount it read-write, or set spool.path "
+                                 "and inbox.path on a writable one")  # fmt: skip
+            if info.st_uid == os.geteuid():
+                fix = f"chmod u+rwx {folder}"
+            else:
+                fix = f"chown -R {user} {folder} (see config/printd.tmpfiles)"
             raise UsageError(
                 f"{folder}: printd (user {user}) cannot write here: owned by {user_name(info.st_uid)}, mode "
-                f"{stat.S_IMODE(info.st_mode):o}; fix: chown -R {user} {folder} (see config/printd.tmpfiles)"
+                f"{stat.S_IMODE(info.st_mode):o}; fix: {fix}"
             )

@@ -21,21 +21,24 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, fsync_dir
 from .art import JobArt
 from .counters import FILE as COUNTERS_FILE
 from .counters import Counters
 from .index import JobIndex, entry_of
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+ROOM_NEEDED = 1_000_000  # bytes free before work that met a full disk is tried again
+ROOM_POLL = 0.5  # seconds between looks at a full disk's free space
 
 
 class JobState(Enum):
@@ -127,6 +130,7 @@ class Spool:
         self._index: JobIndex | None = None
         self._moving = threading.Lock()  # a rename and its index update, as one step
         self._counters: Counters | None = None
+        self.full: str | None = None  # set when a write met a full disk; cleared when one succeeds
 
     @property
     def index(self) -> JobIndex:
@@ -153,6 +157,46 @@ class Spool:
 
     def folder(self, state: JobState) -> Path:
         return self.root / state.value
+
+    # --- a full disk is a state, waited out -------------------------------------------------
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write into the spool: a full disk is noted (for status) and said once, then raised."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                if self.full is None:
+                    log.warning("spool %s: disk full; jobs wait until there is room", self.root)
+                self.full = f"disk full ({self.root})"
+            raise
+
+    def space_problem(self) -> str | None:
+        """Why the spool cannot take a job now (its disk is full); None while it can."""
+        try:
+            free = shutil.disk_usage(self.root).free
+        except OSError:
+            return self.full
+        if free < ROOM_NEEDED:
+            return f"disk full ({free // 1000} kB free in {self.root})"
+        return self.full
+
+    def wait_for_room(self, stopping: threading.Event) -> bool:
+        """Poll the disk until ROOM_NEEDED bytes are free: True then, False if stopping first."""
+        while shutil.disk_usage(self.root).free < ROOM_NEEDED:
+            if stopping.wait(ROOM_POLL):
+                return False
+        return True
+
+    def durably(self, write: Callable[[], T], stopping: threading.Event) -> T:
+        """`write` (a change to the spool) done, through a full disk: tried again as soon as there
+        is room, so a worker waits instead of dying; the OSError is raised once `stopping` is set."""
+        while True:
+            try:
+                return write()
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC or not self.wait_for_room(stopping):
+                    raise
 
     # --- one daemon per spool -------------------------------------------------------------
     @property
@@ -223,29 +267,30 @@ class Spool:
         job.record.possible_duplicate = possible_duplicate
         for key, value in (details or {}).items():
             setattr(job.record, key, value)
-        self.save(job)  # first the record: tmp/ID/ with its record is a job that recovery completes
-        try:
-            if move:
-                try:
-                    os.rename(source_file, job.original)
-                except OSError as exc:
-                    if exc.errno != errno.EXDEV:
-                        raise
-                    shutil.copyfile(source_file, job.original, follow_symlinks=False)  # another filesystem
-                    source_file.unlink()
-            else:
-                shutil.copyfile(source_file, job.original)
-            if regular_only and not stat.S_ISREG(job.original.lstat().st_mode):
-                os.rename(job.original, source_file)  # back where it came from
-                raise OSError(errno.EINVAL, "not a regular file")
-            return self._enqueue(job)
-        except OSError:
-            if job.original.exists() and move:  # put the picture back where it was, if it can
-                with contextlib.suppress(OSError):
-                    os.rename(job.original, source_file)
-            if not job.original.exists():
-                shutil.rmtree(job.folder, ignore_errors=True)
-            raise
+        with self._writing():
+            try:
+                self.save(job)  # first the record: tmp/ID/ with its record is a job that recovery completes
+                if move:
+                    try:
+                        os.rename(source_file, job.original)
+                    except OSError as exc:
+                        if exc.errno != errno.EXDEV:
+                            raise
+                        shutil.copyfile(source_file, job.original, follow_symlinks=False)  # another filesystem
+                        source_file.unlink()
+                else:
+                    shutil.copyfile(source_file, job.original)
+                if regular_only and not stat.S_ISREG(job.original.lstat().st_mode):
+                    os.rename(job.original, source_file)  # back where it came from
+                    raise OSError(errno.EINVAL, "not a regular file")
+                return self._enqueue(job)
+            except OSError:
+                if not os.path.lexists(source_file):  # taken: put the picture back where it was, if it can
+                    with contextlib.suppress(OSError):
+                        os.rename(job.original, source_file)
+                if os.path.lexists(source_file):  # what is left here (a record, a partial copy) is not a job
+                    shutil.rmtree(job.folder, ignore_errors=True)
+                raise
 
     def _enqueue(self, job: Job) -> Job:
         with job.original.open("rb") as f:
@@ -256,21 +301,34 @@ class Spool:
     def refuse(self, path: Path, source: str, reason: str, name: str | None = None) -> Job:
         """A file of ours that is not a job (a bad MQTT payload): failed/ with it and the reason."""
         job = self._new_job(name or path.name, source)
+        original = job.folder / ("original" + path.suffix.lower())
         # Moved aside with the record; if it cannot be moved it stays, and the record says why.
         with contextlib.suppress(OSError):
-            os.rename(path, job.folder / ("original" + path.suffix.lower()))
-        return self.fail(job, reason)
+            os.rename(path, original)
+        try:
+            return self.fail(job, reason)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.rename(original, path)
+            shutil.rmtree(job.folder, ignore_errors=True)
+            raise
 
     def note_refusal(self, name: str, source: str, reason: str) -> Job:
         """Something dropped that is not taken (a link, a folder, a FIFO): failed/ gets a record and
         the reason, never the thing itself."""
-        return self.fail(self._new_job(name, source), reason)
+        job = self._new_job(name, source)
+        try:
+            return self.fail(job, reason)
+        except OSError:  # a full disk: no empty folder is left behind in tmp/
+            shutil.rmtree(job.folder, ignore_errors=True)
+            raise
 
     def _new_job(self, name: str, source: str, art: JobArt | None = None, pin: str | None = None) -> Job:
         """A fresh job folder in tmp/; its ID sorts by arrival time."""
         job_id = f"{time.time_ns():020d}-{source}-{_safe(name)}"
         folder = self.root / "tmp" / job_id
-        folder.mkdir()
+        with self._writing():
+            folder.mkdir()
         record = JobRecord(
             id=job_id,
             source=source,
@@ -284,7 +342,11 @@ class Spool:
 
     # --- life of a job ----------------------------------------------------------------------
     def save(self, job: Job) -> None:
-        atomic_write(job.folder / "job.json", job.record.model_dump_json(indent=1).encode())
+        with self._writing():
+            atomic_write(job.folder / "job.json", job.record.model_dump_json(indent=1).encode())
+        if self.full is not None:  # a record written: there is room again
+            log.info("spool %s: room again; jobs go on", self.root)
+            self.full = None
         if self._index is not None:
             self._index.saved(job)
 
@@ -292,6 +354,8 @@ class Spool:
         target = self.folder(state) / job.id
         with self._moving:
             os.rename(job.folder, target)
+            fsync_dir(target.parent)  # the new state on disk before anyone is told of it (power loss)
+            fsync_dir(job.folder.parent)
             moved = Job(state, target, job.record)
             if self._index is not None:
                 self._index.moved(moved, folder_size(target))
@@ -311,13 +375,22 @@ class Spool:
             except FileNotFoundError:
                 continue
             except OSError as exc:
+                if exc.errno == errno.ENOSPC:  # a state of the disk, not of this job: taken later
+                    return None
                 self._unmovable.add(folder.name)
                 log.error("queued/%s cannot be taken (%s): skipped; only printd may write its spool", folder.name, exc)
         return None
 
     def requeue(self, job: Job, note: str) -> Job:
+        """Back to the queue; on a full disk without the note in its record (said here), as a
+        rename needs no room."""
         job.record.history.append(f"{time.strftime('%FT%T')} back to queue: {note}")
-        self.save(job)
+        try:
+            self.save(job)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            log.warning("%s: back to the queue (%s); its record not updated: disk full", job.id, note)
         return self._move(job, JobState.QUEUED)
 
     def finish(self, job: Job, printer: str) -> Job:

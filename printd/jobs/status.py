@@ -25,7 +25,9 @@ def status_report(spool: Spool, state: Mapping[str, Any] | None = None, last: in
     daemon's own (printer, printers, booth, camera, intake); None: read from status.json if one runs,
     and with none, the jobs on disk (those a crash left in active/ listed as queued, `interrupted`)."""
     running = state is not None or spool.daemon_running()
+    full = None
     if state is None:
+        full = spool.space_problem() if running else None  # status.json is not rewritten on a full disk
         written = _written_state(spool)
         state = written if running else {}
         entries = _on_disk(spool, last)
@@ -39,12 +41,15 @@ def status_report(spool: Spool, state: Mapping[str, Any] | None = None, last: in
         for job in jobs:
             if job["state"] == JobState.ACTIVE.value:
                 job.update(state=JobState.QUEUED.value, interrupted=True)
+    intake = state.get("intake", "taking files" if running else absent)
+    if full:
+        intake = f"paused: {full}"
     return {
         "printer": state.get("printer", "unknown" if running else absent),
         "printers": state.get("printers", []),
         "booth": state.get("booth", "off"),
         "camera": state.get("camera", "off"),
-        "intake": state.get("intake", "taking files" if running else absent),
+        "intake": intake,
         "daemon": running,
         "counters": state.get("counters", {}),
         "spool_mb": size / 1e6,

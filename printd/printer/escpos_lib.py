@@ -44,9 +44,9 @@ def _import_quietly() -> None:
 _import_quietly()
 
 # The rest of python-escpos, now that its capabilities are loaded: printd imports it only from here.
-from escpos.capabilities import get_profile  # noqa: E402
+from escpos.capabilities import CAPABILITIES, get_profile  # noqa: E402
 from escpos.constants import CD_KICK_2  # noqa: E402
 from escpos.exceptions import DeviceNotFoundError  # noqa: E402
 from escpos.printer import File, Network, Serial, Usb  # noqa: E402
 
-__all__ = ["CD_KICK_2", "DeviceNotFoundError", "File", "Network", "Serial", "Usb", "get_profile"]
+__all__ = ["CAPABILITIES", "CD_KICK_2", "DeviceNotFoundError", "File", "Network", "Serial", "Usb", "get_profile"]

@@ -116,7 +116,7 @@ class PrinterSlot:
         job.record.on_the_wire_at = time.time()
         job.record.printer = self.name
         job.record.length_mm = round(length, 1)
-        pool.spool.save(job)
+        pool.spool.durably(lambda: pool.spool.save(job), pool.stopping)  # a full disk: waits, unprinted
         pool.job_event(job, "printing")
         try:
             with self.lock:
@@ -132,14 +132,15 @@ class PrinterSlot:
         if pool.rolls.used(self.name, length):
             pool.changed()
         self.ok(status)
-        pool.spool.finish(job, self.name)
+        pool.spool.durably(lambda: pool.spool.finish(job, self.name), pool.stopping)  # printed: recorded once room
         pool.job_event(job, "printed")
         log.info("%s: printed on %s", job.id, self.name)
 
     def _cannot_print(self, job: Job, exc: Exception) -> None:
         log.exception("%s: cannot print", job.id)
         job.record.on_the_wire_at = None
-        self.pool.spool.fail(job, f"{job.record.name}: could not print ({exc})")
+        reason = f"{job.record.name}: could not print ({exc})"
+        self.pool.spool.durably(lambda: self.pool.spool.fail(job, reason), self.pool.stopping)
         self.pool.job_event(job, "failed")
 
     def _back_in_line(self, item: PrintItem, exc: PrinterError) -> None:
@@ -149,7 +150,7 @@ class PrinterSlot:
             job.record.possible_duplicate = True  # part of it, or all, may be on paper
         job.record.on_the_wire_at = None
         job.record.history.append(f"{time.strftime('%FT%T')} {self.name}: {exc}")
-        pool.spool.save(job)
+        pool.spool.durably(lambda: pool.spool.save(job), pool.stopping)
         self.failed(exc)
         pool.put(item, front=True)
         pool.job_event(job, "waiting")

@@ -8,12 +8,13 @@ The motion unit of `ESC 3 n` is not in python-escpos's data: Epson's TM-T88 seri
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from ..errors import ConfigError
-from .escpos_lib import get_profile
+from .escpos_lib import CAPABILITIES, get_profile
 
 SIBLINGS = {"TM-T88VI": "TM-T88V", "TM-T88VII": "TM-T88V", "TM-T20III": "TM-T20II", "TM-T20X": "TM-T20II"}
 DEFAULT_COLUMNS = 42
@@ -35,7 +36,12 @@ def profile(name: str) -> Profile:
     try:
         data: dict[str, Any] = dict(get_profile(SIBLINGS.get(name, name)).profile_data)
     except Exception as exc:  # python-escpos raises its own lookup errors for unknown names
-        raise ConfigError(f"printer.profile: unknown printer profile {name!r} ({exc})") from exc
+        known = sorted({*CAPABILITIES["profiles"], *SIBLINGS})
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        guess = f"did you mean {' or '.join(close)}? " if close else ""
+        raise ConfigError(
+            f"printer.profile: unknown printer profile {name!r} ({guess}known: {', '.join(known)})"
+        ) from exc
     media = data.get("media", {})
     dpi = media.get("dpi") if isinstance(media.get("dpi"), int) else DEFAULT_DPI
     columns = int(data.get("fonts", {}).get("0", {}).get("columns", DEFAULT_COLUMNS))

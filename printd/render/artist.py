@@ -105,13 +105,18 @@ class Artist:
         self.config = config
         self._renderers: OrderedDict[Settings, Renderer] = OrderedDict()
 
-    def renderer(self, art: JobArt, printer: PrinterConfig | None = None) -> Renderer:
-        from optimizer import Renderer
-
+    def settings(self, art: JobArt, printer: PrinterConfig | None = None) -> Settings:
+        """The renderer's settings for a job on `printer` (else the pool), refused when not for paper."""
         columns = profile(printer.profile).columns if printer else pool_columns(self.config)
         settings = settings_for(self.config, art, columns)
         if settings.dark:  # the config's own art.dark: for screens only
             raise InputError("art.dark is for screens: on paper the art would print as a negative")
+        return settings
+
+    def renderer(self, art: JobArt, printer: PrinterConfig | None = None) -> Renderer:
+        from optimizer import Renderer
+
+        settings = self.settings(art, printer)
         if settings not in self._renderers:
             self._renderers[settings] = Renderer(settings)
             while len(self._renderers) > self.KEEP:

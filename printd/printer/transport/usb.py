@@ -29,7 +29,11 @@ class UsbTransport(Transport):
         vendor, colon, product = parts.netloc.partition(":")
         if not colon:
             raise ValueError("no VID:PID")
-        return cls(uri, timeout, int(vendor, 16), int(product, 16), options.get("usb_backend"))
+        try:
+            ids = int(vendor, 16), int(product, 16)
+        except ValueError:
+            raise ValueError(f"{parts.netloc!r} is not two hex numbers") from None
+        return cls(uri, timeout, *ids, options.get("usb_backend"))
 
     def open(self) -> None:
         # python-escpos's default USB timeout is 0: wait forever.
