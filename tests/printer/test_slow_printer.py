@@ -8,20 +8,14 @@ from pathlib import Path
 
 from printd.jobs.spool import JobState, Spool
 from printd.printer.connection import Printer
-from tests.support.daemon import count, running, wait_for
+from tests.support.daemon import count, daemon_config, running, wait_for
 from tests.support.photos import write_photo
 from tests.support.printers import NetworkPrinter
 
 
 def slow_config(tmp_path: Path, uri: str) -> Path:
-    path = tmp_path / "slow.yaml"
-    path.write_text(
-        "art: {columns: 10, max_rows: 8}\n"
-        f"printer: {{uri: '{uri}', timeout: 0.5, mode: raster, slowest_bytes_per_s: 1000}}\n"
-        f"spool: {{path: '{tmp_path / 'spool'}', retry_min: 0.2, retry_max: 0.5}}\n"
-        f"inbox: {{path: '{tmp_path / 'inbox'}', settle: 0.3}}\n"
-    )
-    return path
+    printer = "timeout: 0.5, mode: raster, slowest_bytes_per_s: 1000"
+    return daemon_config(tmp_path, uri, art="columns: 10, max_rows: 8", printer=printer, settle=0.3)
 
 
 def test_a_printer_slower_than_the_timeout_prints_each_job_once(tmp_path: Path) -> None:

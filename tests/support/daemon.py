@@ -13,13 +13,16 @@ from printd.jobs.spool import JobState
 from tests.support.printers import ServedPrinter
 
 
-def daemon_config(tmp_path: Path, uri: str) -> Path:
+def daemon_config(
+    tmp_path: Path, uri: str, art: str = "columns: 6, max_rows: 4", printer: str = "timeout: 2", settle: float = 0.5
+) -> Path:
+    """A small daemon's config on a loopback printer; `art` and `printer` are YAML flow-map bodies."""
     path = tmp_path / "daemon.yaml"
     path.write_text(
-        "art: {columns: 6, max_rows: 4}\n"
-        f"printer: {{uri: '{uri}', timeout: 2}}\n"
+        f"art: {{{art}}}\n"
+        f"printer: {{uri: '{uri}', {printer}}}\n"
         f"spool: {{path: '{tmp_path / 'spool'}', retry_min: 0.2, retry_max: 0.5}}\n"
-        f"inbox: {{path: '{tmp_path / 'inbox'}', settle: 0.5}}\n"
+        f"inbox: {{path: '{tmp_path / 'inbox'}', settle: {settle}}}\n"
     )
     return path
 
