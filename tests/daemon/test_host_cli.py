@@ -35,14 +35,16 @@ def test_jobs_cancel_and_reprint_over_the_socket(tmp_path: Path) -> None:
     with running(Path(config), printer):
         for name in ("a.png", "b.png"):
             write_photo(tmp_path / "inbox" / name, (40, 50), seed=len(name))
-        wait_for(lambda: count(spool, JobState.QUEUED) + count(spool, JobState.ACTIVE) == 2, 30)
+        # One job is rendered ahead for the printer (active), the other waits its turn (queued).
+        wait_for(lambda: count(spool, JobState.QUEUED) == 1 and count(spool, JobState.ACTIVE) == 1, 60)
         listed = printd("jobs", "--config", config)
         assert listed.returncode == 0, listed.stderr
         lines = listed.stdout.splitlines()
         assert len(lines) == 2 and all(" a.png" in line or " b.png" in line for line in lines)
         queued = printd("jobs", "--state", "queued", "--config", config).stdout.split()
         job_id = queued[1]  # the first listed: oldest first
-        assert printd("cancel", job_id, "--config", config).returncode == 0
+        cancelled = printd("cancel", job_id, "--config", config)
+        assert cancelled.returncode == 0, cancelled.stderr
         assert Spool(spool).find(job_id).state is JobState.FAILED
         again = printd("cancel", job_id, "--config", config)
         assert again.returncode == 2 and "only a queued job can be cancelled" in again.stderr

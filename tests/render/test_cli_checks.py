@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from printd.cli import main
+from printd.daemon.runtime import make_runtime_dir
 from printd.jobs.spool import JobState, Spool
 from tests.support.photos import write_photo
 
@@ -113,6 +114,7 @@ def test_send_with_a_spool_and_no_daemon_says_so_and_prints_nothing(tmp_path: Pa
 
 def test_send_atlas_through_a_daemon_is_refused_not_dropped(tmp_path: Path, two_printers: Path) -> None:
     spool = Spool(tmp_path / "spool")
+    make_runtime_dir(spool.runtime)
     assert spool.acquire()  # the daemon's lock, held: send goes through the daemon
     atlas = tmp_path / "atlas.png"
     Image.new("L", (12, 24)).save(atlas)
