@@ -37,14 +37,19 @@ def test_the_index_follows_every_transition_as_the_disk_does(tmp_path: Path) -> 
     assert report["jobs"][3]["error"] == "p.png: not a picture"
 
 
-def test_retention_uses_the_sizes_kept_and_the_index_follows(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "spool")
-    photo = write_photo(tmp_path / "p.png")
-    for _ in range(6):
+def print_jobs(spool: Spool, photo: Path, jobs: int) -> None:
+    """`jobs` pictures through the spool to done/, as the inbox and a printer would take them."""
+    for _ in range(jobs):
         spool.submit(photo, "inbox")
         active = spool.claim_next()
         assert active is not None
         spool.finish(active, "printer")
+
+
+def test_retention_uses_the_sizes_kept_and_the_index_follows(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    photo = write_photo(tmp_path / "p.png")
+    print_jobs(spool, photo, 6)
     per_job = spool.index.retained()[0].size
     removed = spool.prune(days=30, jobs=100, megabytes=3.5 * per_job / 1e6)
     assert len(removed) == 3 and removed == sorted(removed)  # the oldest first
@@ -56,11 +61,7 @@ def test_retention_uses_the_sizes_kept_and_the_index_follows(tmp_path: Path) -> 
 def test_status_without_a_daemon_reads_only_the_newest_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spool = Spool(tmp_path / "spool")
     photo = write_photo(tmp_path / "p.png")
-    for _ in range(30):
-        spool.submit(photo, "inbox")
-        active = spool.claim_next()
-        assert active is not None
-        spool.finish(active, "printer")
+    print_jobs(spool, photo, 30)
     spool.submit(photo, "send")
     reader = Spool(spool.root, create=False)
     loaded: list[Path] = []
