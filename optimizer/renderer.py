@@ -132,19 +132,20 @@ class Renderer:
         size = (cols * self.atlas.cell_width, rows * (self.atlas.cell_height + self.settings.row_gap))
         return fit_to_canvas(img, *size, framing=self.settings.framing)
 
-    def focus(self, img: Image.Image, grid: tuple[int, int] | None = None) -> torch.Tensor | None:
-        """(R, C): the share of each cell on a face, where detail is drawn larger (face_gain);
-        None where the settings draw faces like the rest."""
+    def focus(self, fitted: Image.Image, grid: tuple[int, int]) -> torch.Tensor | None:
+        """(R, C): the share of each cell of the `fitted` canvas on a face, where detail is drawn
+        larger (face_gain); None where the settings draw faces like the rest."""
         if self.settings.face_gain == self.settings.detail_gain or not self.settings.seen_weights:
             return None
-        grid = grid or self.grid_for(img)
-        return torch.from_numpy(face_focus(self.fitted(img, grid), grid)).to(self.device)
+        return torch.from_numpy(face_focus(fitted, grid)).to(self.device)
 
     def canvas(self, img: Image.Image, grid: tuple[int, int] | None = None) -> np.ndarray:
         """The framed photo fitted to the whole canvas (gaps included) as the grey tones to draw, (H, W) in
         [0, 1]: colour mapped, contrast adapted and, for dark mode, inverted, as the settings ask."""
+        return self._tones(self.fitted(img, grid))
+
+    def _tones(self, fitted: Image.Image) -> np.ndarray:
         s = self.settings
-        fitted = self.fitted(img, grid)
         grey = learned_grey(fitted, seed=s.seed) if s.color_map == "learned" else to_grey(fitted)
         grey = adapt_contrast(grey, s.contrast)
         return 1.0 - grey if s.dark else grey  # dark: the paper's ink shows light on the screen
@@ -154,8 +155,15 @@ class Renderer:
         glyphs can print, black to the darkest cell (docs/architecture.md, "Quality"). With solid
         cells that is the metric's own mapping; an ASCII-only set (discord) aims at its own range
         instead of printing a field of @ wherever the photo is darker than its darkest glyph."""
-        grey = self.canvas(img, grid)
-        return torch.from_numpy(printable_tone(grey, self.darkest)).to(self.device)
+        return self._paper_tone(self.fitted(img, grid))
+
+    def aims(self, img: Image.Image, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The target (`target`) and the faces (`focus`) of one photo, fitted to the canvas once."""
+        fitted = self.fitted(img, grid)
+        return self._paper_tone(fitted), self.focus(fitted, grid)
+
+    def _paper_tone(self, fitted: Image.Image) -> torch.Tensor:
+        return torch.from_numpy(printable_tone(self._tones(fitted), self.darkest)).to(self.device)
 
     def align(self, target: torch.Tensor) -> Alignment:
         ink = self.ink[~self.blocky] if (~self.blocky).any() else self.ink  # edges drawn by characters
@@ -199,10 +207,10 @@ class Renderer:
     def render(self, img: Image.Image, progress: Progress | None = None) -> Art:
         framed = self.frame(img)
         grid = self.grid_for(framed)
-        target = self.target(framed, grid)
+        target, focus = self.aims(framed, grid)
         if self.settings.align != "none":
             target = self.align(target).apply(target)
-        return self.art(self.choose(target, progress, focus=self.focus(framed, grid)))
+        return self.art(self.choose(target, progress, focus=focus))
 
     def still_cells(self, target: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         """(R, C) bool: cells whose target did not change between two frames."""
@@ -229,11 +237,10 @@ class Renderer:
         previous: tuple[torch.Tensor, torch.Tensor] | None = None
         changed = still = 0
         for index, frame in enumerate(frames):
-            target = self.target(frame, grid)
+            target, focus = self.aims(frame, grid)
             if self.settings.align != "none":
                 alignment = alignment or self.align(target)
                 target = alignment.apply(target)
-            focus = self.focus(frame, grid)
             if previous is None:
                 choice = self.choose(target, focus=focus)
             else:

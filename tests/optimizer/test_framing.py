@@ -97,8 +97,7 @@ def test_detail_is_drawn_larger_inside_faces_only() -> None:
     renderer = Renderer(Settings(columns=24))
     img = astronaut()
     grid = renderer.grid_for(img)
-    target = renderer.target(img, grid)
-    focus = renderer.focus(img, grid)
+    target, focus = renderer.aims(img, grid)
     assert focus is not None and focus.max() == 1.0
     settings = renderer.settings
     plain = seen_target(target, 24, 6, settings.detail_gain, settings.detail_sigma)
@@ -110,4 +109,4 @@ def test_detail_is_drawn_larger_inside_faces_only() -> None:
     assert torch.equal(faced[off_face], plain[off_face])
     base = seen_target(target, 24, 6, 1.0, settings.detail_sigma)
     assert (faced[on_face] - base[on_face]).abs().mean() > 1.5 * (plain[on_face] - base[on_face]).abs().mean()
-    assert Renderer(settings.replace(face_gain=settings.detail_gain)).focus(img, grid) is None
+    assert Renderer(settings.replace(face_gain=settings.detail_gain)).aims(img, grid)[1] is None
