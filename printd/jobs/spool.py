@@ -246,7 +246,6 @@ class Spool:
         regular_only: bool = False,
         submitted_by: str | None = None,
         fingerprint: str | None = None,
-        possible_duplicate: bool = False,
         details: Mapping[str, Any] | None = None,
     ) -> Job:
         """Put a file into the queue: build the job in tmp/, then one rename makes it queued.
@@ -255,8 +254,8 @@ class Spool:
         `pin` are what the submitter asked for, kept in the record so the job renders as asked;
         `name`: the picture's own name where the file's is not (an upload). `regular_only`: what was
         moved in must be a regular file (a dropped file swapped for a link after it was looked at
-        is taken out again and refused: nothing in the spool is a link). `fingerprint` and
-        `possible_duplicate`: a message delivered again (MQTT) is marked, before it is queued.
+        is taken out again and refused: nothing in the spool is a link). `fingerprint`: the
+        message's identity (MQTT), by which a delivery again is known.
         `details`: more of the record, set before it is queued (the web page's copies, guest, hold).
         Until the job is queued its file is in tmp/ID/, where recovery completes it after a crash.
         """
@@ -264,7 +263,6 @@ class Spool:
         job.record.raster = raster
         job.record.submitted_by = submitted_by
         job.record.fingerprint = fingerprint
-        job.record.possible_duplicate = possible_duplicate
         for key, value in (details or {}).items():
             setattr(job.record, key, value)
         with self._writing():

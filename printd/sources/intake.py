@@ -59,7 +59,6 @@ class Intake:
         submitted_by: str | None = None,
         move: bool = True,
         fingerprint: str | None = None,
-        possible_duplicate: bool = False,
         details: Mapping[str, Any] | None = None,
     ) -> list[Job]:
         """Queue the picture at `path` (checked first), `copies` times; `move`: the file itself
@@ -76,7 +75,6 @@ class Intake:
                 name=name,
                 submitted_by=submitted_by,
                 fingerprint=fingerprint,
-                possible_duplicate=possible_duplicate,
                 details=details,
             )
             for copy in range(copies)
