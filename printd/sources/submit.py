@@ -155,7 +155,8 @@ def user_name(uid: int) -> str:
 
 
 def connect(runtime: Path, timeout: float) -> socket.socket:
-    """A connection to the daemon whose runtime folder is `runtime`, waiting for one that is starting."""
+    """A connection to the daemon whose runtime folder is `runtime`, waiting for one that is starting
+    or whose queue of connections is full (a Unix socket refuses with EAGAIN then, it does not wait)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     deadline = time.monotonic() + STARTING
@@ -163,11 +164,11 @@ def connect(runtime: Path, timeout: float) -> socket.socket:
         try:
             sock.connect(str(Path(runtime) / CONTROL_SOCKET))
             return sock
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
+        except (FileNotFoundError, ConnectionRefusedError, BlockingIOError) as exc:
             if time.monotonic() > deadline:  # a daemon holds the spool but is not listening
                 sock.close()
                 raise PrintdError(f"{runtime}: the printd daemon on this spool does not answer") from exc
-            time.sleep(0.1)  # it is starting: the lock comes before the socket
+            time.sleep(0.1)  # it is starting (the lock comes before the socket), or busy
         except PermissionError as exc:
             sock.close()
             raise UsageError(f"{runtime}: not allowed to ask the daemon (join the group printd)") from exc
