@@ -15,7 +15,8 @@ from ..errors import InputError
 from ..jobs.art import parse_art
 from ..jobs.spool import Job, Spool
 from ..printer.pool import PrinterPool, PrintItem
-from ..render.artist import ArtFiles, Artist, Printable
+from ..render.artist import ArtFiles, Artist, Printable, Progress
+from ..render.progress import ProgressBar
 from ..render.receipt import receipt_for
 from ..sources.intake import JobEvent
 from ..supervised import Supervised
@@ -71,7 +72,8 @@ class RenderWorker:
             raise InputError(f"no printer named {record.pin!r} in the config")
         art = parse_art(record.art.asked(), self.config, record.pin)  # the printers may have changed since
         target = pin or self.pool.widest_free()  # unpinned: for the printer likely to print it
-        printable = self.artist.render(job.original, art, target, progress=self._unless_stopping, raster=record.raster)
+        said = ProgressBar(f"{record.name} (job {job.id}): rendering", delay=10, every=30, terminal=False)
+        printable = self.artist.render(job.original, art, target, progress=self._progress(said), raster=record.raster)
         files = ArtFiles(text=job.folder / "art.txt", preview=job.folder / "preview.png")
         self.spool.durably(lambda: files.write(printable.art, printable.atlas), self.stopping)  # a full disk: waits
         if record.number is None:  # once: a job rendered again after a restart keeps its number
@@ -79,10 +81,16 @@ class RenderWorker:
             self.spool.durably(lambda: self.spool.save(job), self.stopping)
         return replace(printable, extras=receipt_for(self.config, record))
 
-    def _unless_stopping(self, done: int, total: int) -> None:
-        """The render's progress: between optimiser steps and frames, a stop ends it at once."""
-        if self.stopping.is_set():
-            raise Stopping
+    def _progress(self, said: ProgressBar) -> Progress:
+        """The render's progress, said in the log now and then; between optimiser steps and frames,
+        a stop ends it at once."""
+
+        def progress(done: int, total: int) -> None:
+            if self.stopping.is_set():
+                raise Stopping
+            said(done, total)
+
+        return progress
 
     def fail(self, job: Job, exc: Exception) -> None:
         if isinstance(exc, InputError | BadImageError | FontError):
