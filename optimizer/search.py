@@ -436,11 +436,14 @@ def cell_terms(problem: Problem, settings: Settings) -> torch.Tensor:
     return terms / (rows * cols)
 
 
-def energy(problem: Problem, objective: Objective, settings: Settings, choice: torch.Tensor) -> float:
-    """What refine minimises, whole: the objective, the cell terms and reverse coherence."""
+def energy(
+    problem: Problem, objective: Objective, settings: Settings, choice: torch.Tensor, own: torch.Tensor | None = None
+) -> float:
+    """What refine minimises, whole: the objective, the cell terms (`own`: cell_terms', given when
+    many choices are weighed on one problem) and reverse coherence."""
     rows, cols = problem.grid
     paper = render_hard(choice, problem.ink, problem.row_gap)
-    own = cell_terms(problem, settings)
+    own = cell_terms(problem, settings) if own is None else own
     total = objective(paper) + own.gather(-1, choice[..., None]).sum()
     if problem.reverse is not None:
         flag = problem.reverse[choice].float()

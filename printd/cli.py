@@ -19,7 +19,6 @@ from optimizer.settings import MAX_GRID
 from optimizer.vocabulary import MODES
 
 from . import __version__
-from .booth.triggers import request_snap
 from .config import Config, PrinterConfig, load_config
 from .errors import InputError, PrintdError, PrinterError, UsageError
 from .jobs.art import ART_FLAGS, JobArt, parse_art, setting
@@ -486,6 +485,8 @@ def cmd_calibrate(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_snap(args: argparse.Namespace, config: Config) -> int:
     """Returns at once: the daemon answers whether a session started, not how it ended."""
+    from .booth.triggers import request_snap
+
     answer = request_snap(config.spool.run_dir)
     if not answer.startswith(("ok:", "busy:")):
         raise PrintdError(answer or "the daemon did not answer")

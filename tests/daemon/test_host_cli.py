@@ -35,14 +35,19 @@ def test_jobs_cancel_and_reprint_over_the_socket(tmp_path: Path) -> None:
     with running(Path(config), printer):
         for name in ("a.png", "b.png"):
             write_photo(tmp_path / "inbox" / name, (40, 50), seed=len(name))
-        # One job is rendered ahead for the printer (active), the other waits its turn (queued).
-        wait_for(lambda: count(spool, JobState.QUEUED) == 1 and count(spool, JobState.ACTIVE) == 1, 60)
+        wait_for(lambda: count(spool, JobState.QUEUED) + count(spool, JobState.ACTIVE) == 2, 60)
+        write_photo(tmp_path / "inbox" / "c.png", (40, 50), seed=3)
+        # The newest waits its turn (queued): the render worker renders ahead one job at a time for the
+        # printer, oldest first, and the printer out of paper sends them back to be rendered again, so
+        # a and b go between queued and active while c is queued until they print: c is cancelled.
+        wait_for(lambda: count(spool, JobState.QUEUED) + count(spool, JobState.ACTIVE) == 3, 60)
         listed = printd("jobs", "--config", config)
         assert listed.returncode == 0, listed.stderr
         lines = listed.stdout.splitlines()
-        assert len(lines) == 2 and all(" a.png" in line or " b.png" in line for line in lines)
-        queued = printd("jobs", "--state", "queued", "--config", config).stdout.split()
-        job_id = queued[1]  # the first listed: oldest first
+        assert len(lines) == 3 and all(any(f" {n}.png" in line for n in "abc") for line in lines), lines
+        queued = printd("jobs", "--state", "queued", "--config", config).stdout.splitlines()
+        job_id = queued[-1].split()[1]  # the last listed (oldest first): c.png
+        assert queued[-1].endswith(" c.png")
         cancelled = printd("cancel", job_id, "--config", config)
         assert cancelled.returncode == 0, cancelled.stderr
         assert Spool(spool).find(job_id).state is JobState.FAILED
@@ -55,7 +60,7 @@ def test_jobs_cancel_and_reprint_over_the_socket(tmp_path: Path) -> None:
         copy = Spool(spool).find(reprint.stdout.strip())
         assert copy is not None and copy.record.name == Spool(spool).find(job_id).record.name
         printer.model.state = "online"
-        wait_for(lambda: count(spool, JobState.DONE) == 2, 60)
+        wait_for(lambda: count(spool, JobState.DONE) == 3, 60)  # a, b and c's copy
         failed = printd("jobs", "--state", "failed", "--config", config).stdout
         assert job_id in failed and "cancelled by the host" in failed
         paper = printd("paper", "--config", config)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +24,8 @@ from printd.jobs.spool import JobRecord, JobState, Spool
 from tests.support.daemon import count, daemon_config, running, start, wait_for
 from tests.support.photos import write_photo
 from tests.support.printers import NetworkPrinter
+
+UNIT = Path(__file__).resolve().parents[2] / "systemd" / "printd.service"
 
 
 def test_a_16_bit_grey_png_keeps_its_tones(tmp_path: Path) -> None:
@@ -84,7 +88,9 @@ def test_a_fifo_and_a_link_in_the_inbox_block_nothing(tmp_path: Path) -> None:
         assert proc.poll() is None
 
 
-def test_sigterm_during_a_long_animation_stops_within_5_s_and_keeps_the_job(tmp_path: Path) -> None:
+def test_sigterm_during_a_long_animation_stops_well_before_systemd_would_kill_it_and_keeps_the_job(
+    tmp_path: Path,
+) -> None:
     printer = NetworkPrinter()
     inbox, spool = tmp_path / "inbox", tmp_path / "spool"
     inbox.mkdir()
@@ -102,8 +108,12 @@ def test_sigterm_during_a_long_animation_stops_within_5_s_and_keeps_the_job(tmp_
         time.sleep(1.0)  # well into the render
         stopped_at = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-        assert time.monotonic() - stopped_at < 5
+        # The render is dropped at its next step (not at its end: the job stays queued, not done), within
+        # half of the TimeoutStopSec after which systemd kills the service; the rest of the margin is a
+        # busy machine's (the seconds themselves are benchmarks' business).
+        limit = int(re.search(r"^TimeoutStopSec=(\d+)$", UNIT.read_text(), re.M)[1])  # type: ignore[index]
+        assert proc.wait(timeout=limit) == 0
+        assert time.monotonic() - stopped_at < limit / 2
         assert count(spool, JobState.QUEUED) == 1 and count(spool, JobState.DONE) == 0
     finally:
         if proc.poll() is None:
@@ -119,7 +129,9 @@ def test_send_by_another_user_prints_and_the_next_inbox_file_prints_too(tmp_path
     inbox.mkdir()
     config = daemon_config(tmp_path, printer.uri)
     picture = write_photo(tmp_path / "mine.png", (40, 50))
-    for folder in (tmp_path, *tmp_path.parents[:2]):  # pytest's folders are the owner's alone
+    # pytest's folders (pytest-of-root/pytest-N/[a worker's]/test) are the owner's alone.
+    temp = Path(tempfile.gettempdir())
+    for folder in (tmp_path, *(temp / above for above in tmp_path.relative_to(temp).parents[:-1])):
         folder.chmod(folder.stat().st_mode | 0o050)
     picture.chmod(0o640)
     config.chmod(0o640)

@@ -14,7 +14,17 @@ from optimizer import Art, FontSpec, Renderer, Settings, load_atlas
 from optimizer.glyphs import BLOCK_CODES, PRINTABLE, code_to_char
 from optimizer.metric import Score, floyd_steinberg, gaussian_kernel, paper_rows, score
 from optimizer.render import render_hard
-from optimizer.search import Objective, Problem, energy, gradient_stage, refine, seen, seen_target, tone_lookup
+from optimizer.search import (
+    Objective,
+    Problem,
+    cell_terms,
+    energy,
+    gradient_stage,
+    refine,
+    seen,
+    seen_target,
+    tone_lookup,
+)
 from tests.support.photos import write_photo
 
 SMALL = Settings(columns=2, rows=2)  # brute force checks every glyph in every cell
@@ -89,8 +99,10 @@ def test_refinement_ends_where_no_single_glyph_change_helps(small_problem: tuple
     objective = Objective(renderer.settings, problem.target, 24, 6)
     choice = refine(problem, objective, tone_lookup(problem), renderer.settings)
 
+    own = cell_terms(problem, renderer.settings)
+
     def loss(c: torch.Tensor) -> float:
-        return energy(problem, objective, renderer.settings, c)
+        return energy(problem, objective, renderer.settings, c, own)
 
     best = loss(choice)
     rows, cols = problem.grid

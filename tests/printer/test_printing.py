@@ -7,7 +7,6 @@ import errno
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -205,7 +204,6 @@ def test_raster_job_is_the_preview_dot_for_dot(tmp_path, fast_config, network_pr
     preview = tmp_path / "preview.png"
     assert main(["render", str(img), "-o", str(tmp_path / "a.txt"), "--preview", str(preview),
                  "--columns", "42", "--rows", "21", "--config", str(fast_config)]) == 0  # fmt: skip
-    started = time.monotonic()
     assert main(["send", str(img), "--raster", "--columns", "42", "--rows", "21",
                  "--printer", network_printer.uri, "--config", str(fast_config)]) == 0  # fmt: skip
     [job] = network_printer.model.jobs(expect=1)
@@ -215,7 +213,6 @@ def test_raster_job_is_the_preview_dot_for_dot(tmp_path, fast_config, network_pr
     assert not dots[:, expected.shape[1] :].any()
     assert len(job) <= 45_000, len(job)
     assert job.count(b"\x1dv0") == 3  # 630 dot rows in bands of 240: status asked between them
-    assert time.monotonic() - started < 30  # render included; the bytes themselves take milliseconds
 
 
 def test_a_203_dpi_printer_gets_48_columns_and_a_30_dot_pitch() -> None:
