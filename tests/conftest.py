@@ -7,16 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.photos import write_photo
+# One thread for torch, BLAS and OpenCV in each test process and in the daemons they start (set before
+# numpy loads): the suite runs three test processes on two cores, and the libraries' pools of spinning
+# threads on a busy machine made small renders 10-20 times slower (the refinement check: over 120 s
+# against 7 s with one) and a calibration read half again as long.
+for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENCV_FOR_THREADS_NUM"):
+    os.environ[_threads] = "1"
+
+from tests.support.photos import write_photo  # noqa: E402  (numpy: after the thread counts)
 
 # The printd processes the tests start (daemons, CLI calls: hundreds) read printd's and optimizer's
 # compiled modules as an installed printd does (pip compiles them when it installs), instead of each
 # compiling them again where the environment says PYTHONDONTWRITEBYTECODE.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-# One torch thread in each test process and in the daemons they start: the suite runs three test
-# processes on two cores, and torch's pool of spinning threads on a busy machine made a test's
-# small renders 10-20 times slower (the refinement check: over 120 s against 7 s with one).
-os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture
