@@ -11,6 +11,7 @@ and after a change).
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import resource
@@ -90,6 +91,10 @@ def main() -> None:
             f"web: {{enabled: true, listen: '127.0.0.1:{port}'}}\nart: {{columns: 10, max_rows: 8}}\n"
         )
         print(f"{args.jobs} jobs in done/, printd from {args.tree}")
+        # Compiled as an install leaves it (pip compiles what it installs): a checkout where
+        # PYTHONDONTWRITEBYTECODE is set would otherwise compile every module on every run.
+        for package in ("printd", "optimizer"):
+            compileall.compile_dir(args.tree / package, quiet=1)
         describe("printd status, no daemon", *timed_status(args.tree, config, args.runs))
         env = {**os.environ, "PYTHONPATH": str(args.tree)}
         command = [sys.executable, "-m", "printd", "run", "--config", str(config)]
