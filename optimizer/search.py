@@ -85,7 +85,7 @@ class _Blurs:
         self.margin = max(math.ceil(4 * sigma) for sigma, _ in weights)
         self.fft_shape = (fast_len(shape[0] + 2 * self.margin), fast_len(shape[1] + 2 * self.margin))
         self.transfer = self._transfer(self.fft_shape, device)
-        self._patch_transfer: dict[tuple[int, int], tuple[tuple[int, int], torch.Tensor]] = {}
+        self._patch_bands: dict[tuple[int, int], list[tuple[float, torch.Tensor, torch.Tensor]]] = {}
 
     def _transfer(self, fft_shape: tuple[int, int], device: torch.device) -> torch.Tensor:
         """Q's spectrum on an fft_shape circle, per canvas pixel (as a mean)."""
@@ -108,15 +108,40 @@ class _Blurs:
 
     def respond(self, patches: torch.Tensor) -> torch.Tensor:
         """Q·patch of M patches (M, h, w), each alone on the canvas: (M, h + 2s, w + 2s) with s the
-        spread, the patch's own pixels at offset s. A circle of at least that size does not wrap."""
+        spread, the patch's own pixels at offset s. Q's kernel is a sum of separable ones (each
+        blur's autocorrelation along y times along x), so this is two small products per blur with
+        band matrices: the same as apply_q's spectrum on a circle that does not wrap, without an
+        FFT of a padded patch per moved cell."""
         h, w = patches.shape[1:]
-        s = self.spread
-        if (h, w) not in self._patch_transfer:
-            fft_shape = (fast_len(h + 2 * s), fast_len(w + 2 * s))
-            self._patch_transfer[h, w] = fft_shape, self._transfer(fft_shape, patches.device)
-        fft_shape, transfer = self._patch_transfer[h, w]
-        out = torch.fft.irfft2(torch.fft.rfft2(patches, s=fft_shape) * transfer, s=fft_shape)
-        return out.roll((s, s), dims=(1, 2))[:, : h + 2 * s, : w + 2 * s]
+        if (h, w) not in self._patch_bands:
+            s, device = self.spread, patches.device
+            self._patch_bands[h, w] = [
+                (
+                    weight / self.mean_over,
+                    _autocorrelation_band(sigma, h, s, device),
+                    _autocorrelation_band(sigma, w, s, device).T,
+                )
+                for sigma, weight in self.weights
+            ]
+        out = None
+        for weight, along_y, along_x in self._patch_bands[h, w]:
+            term = along_y @ (patches @ along_x)
+            out = term.mul_(weight) if out is None else out.add_(term, alpha=weight)
+        assert out is not None
+        return out
+
+
+def _autocorrelation_band(sigma: float, n: int, spread: int, device: torch.device) -> torch.Tensor:
+    """(n + 2·spread, n): a blur's autocorrelation as a product on an axis of length n, output index
+    i at position i − spread (the response of n pixels reaches `spread` beyond them either side)."""
+    k = gaussian_kernel(sigma, torch.float64) if sigma > 0 else torch.ones(1, dtype=torch.float64)
+    r = k.numel() // 2
+    auto = torch.zeros(4 * r + 1, dtype=torch.float64)
+    for i, weight in enumerate(k.tolist()):
+        auto[i : i + 2 * r + 1] += weight * k
+    offset = torch.arange(n + 2 * spread)[:, None] - spread - torch.arange(n)[None, :] + 2 * r
+    inside = (offset >= 0) & (offset <= 4 * r)
+    return torch.where(inside, auto[offset.clamp(0, 4 * r)], 0.0).to(device, torch.float32)
 
 
 def seen(canvas: torch.Tensor, cell_height: int, row_gap: int) -> torch.Tensor:
@@ -253,25 +278,27 @@ class _Gradient:
         if objective.close is not None and close_diff is not None:
             views.append((objective.close, close_diff, h))
         device = diff.device
-        y, x = torch.arange(h, device=device), torch.arange(w, device=device)
         r, c = torch.arange(rows, device=device), torch.arange(cols, device=device)
-        # (blurs, padded 2·Q·diff, each cell's glyph dots, each cell's response origin, a response's dots)
+        self.cols = cols
+        # (blurs, padded 2·Q·diff, its (R, C, h, w) view on each cell's glyph dots, each cell's
+        # response origin, a response's dots)
         self.views: list[tuple[_Blurs, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
         for blurs, view_diff, pitch in views:
             s = blurs.spread
             field = F.pad(2.0 * blurs.apply_q(view_diff), (s, s, s, s))
             stride = field.shape[1]
+            glyph_dots = field.as_strided((rows, cols, h, w), (pitch * stride, w, stride, 1), s * stride + s)
             origin = ((r * pitch)[:, None] * stride + (c * w)[None, :]).reshape(-1)  # response's top left
             patch = torch.arange(h + 2 * s, device=device)[:, None] * stride + torch.arange(w + 2 * s, device=device)
-            dots = (origin[:, None] + (s * stride + s + y[:, None] * stride + x).reshape(-1)).reshape(-1, h * w)
-            self.views.append((blurs, field, dots, origin, patch.reshape(-1)))
+            self.views.append((blurs, field, glyph_dots, origin, patch.reshape(-1)))
 
     def cells(self, at: torch.Tensor) -> torch.Tensor:
         """(N, h·w): the gradient over the glyph dots of the cells `at` (flat indexes)."""
-        grad = self.views[0][1].view(-1)[self.views[0][2][at]]
-        for _, field, dots, _, _ in self.views[1:]:
-            grad = grad + field.view(-1)[dots[at]]
-        return grad
+        row, col = at // self.cols, at % self.cols
+        grad = self.views[0][2][row, col]
+        for _, _, glyph_dots, _, _ in self.views[1:]:
+            grad += glyph_dots[row, col]
+        return grad.reshape(at.numel(), -1)
 
     def move(self, at: torch.Tensor, more_ink: torch.Tensor) -> None:
         """Cells `at` (flat indexes) changed glyph, by `more_ink` (N, h, w): new ink − old."""
@@ -488,6 +515,9 @@ def refine(
     generator = torch.Generator(device=choice.device).manual_seed(settings.seed)
     choice = choice.clone()
     gradient = _Gradient(objective, problem, choice)
+    # Each candidate's score apart from the linear part, against the cell's current glyph: it
+    # changes only where the cell itself moves, so it is kept instead of gathered every step.
+    own = base - 2.0 * gram[choice.reshape(-1)]
     gain = torch.zeros(rows, cols, device=choice.device)
     best = choice.clone()
     dirty = torch.ones(rows, cols, dtype=torch.bool, device=choice.device)
@@ -500,8 +530,7 @@ def refine(
             neighbours = neighbour_count(reverse[choice]).reshape(-1)[at]
             grad = torch.cat([grad, (2 * coherence * neighbours - 4 * coherence)[:, None]], dim=1)
         # Adding ink lowers the paper tone, hence the sign: Δ = −⟨g, ink_b − ink_a⟩ + quadratic.
-        score = torch.addmm(base[at], grad, inks, alpha=-1.0)
-        score.sub_(gram[current], alpha=2.0)
+        score = torch.addmm(own[at], grad, inks, alpha=-1.0)
         cell_best_score, cell_best = score.min(dim=-1)
         gain.view(-1)[at] = cell_best_score - score.gather(-1, current[:, None])[:, 0]
         best.view(-1)[at] = cell_best
@@ -511,7 +540,9 @@ def refine(
         if not bool(move.any()):
             break
         moved = move.reshape(-1).nonzero()[:, 0]
-        gradient.move(moved, problem.ink[best.view(-1)[moved]] - problem.ink[choice.view(-1)[moved]])
+        chosen = best.view(-1)[moved]
+        gradient.move(moved, problem.ink[chosen] - problem.ink[choice.view(-1)[moved]])
+        own[moved] = base[moved] - 2.0 * gram[chosen]
         choice = torch.where(move, best, choice)
         dirty = F.max_pool2d(move.float()[None, None], window, stride=1, padding=reach)[0, 0] > 0
     log.debug("refined in %d steps", step + 1)
