@@ -32,6 +32,7 @@ NEAR_COLS = 2
 NEAR_MOVES = (2 * NEAR_ROWS + 1) * (2 * NEAR_COLS + 1)
 FLAT = 0.002  # blurred variance at which a cell counts as half flat, half busy
 BARRED = 1e3  # the cost of a candidate the cell may not use
+TIE = 1e-6  # float32 noise in a score, relative to its size (a 289-term product rounded at 6e-8 a term)
 
 
 @dataclass(frozen=True)
@@ -518,22 +519,39 @@ def refine(
     # Each candidate's score apart from the linear part, against the cell's current glyph: it
     # changes only where the cell itself moves, so it is kept instead of gathered every step.
     own = base - 2.0 * gram[choice.reshape(-1)]
+    # A cell searched in full keeps its gradient then (`searched`) and by how much its best candidate
+    # beat the runner-up (`margin`, less float noise). Its own scores unchanged, a candidate's lead
+    # over another moves by ⟨change of gradient, ink_b − ink_a⟩, at most the change's L1 norm (the
+    # inks are 0 or 1): while that is below the margin the best stays best, and only the best's and
+    # the current glyph's scores are needed, not all K. A cell that moves is searched in full.
+    candidate_inks = inks.T.contiguous()  # (K, h·w [+ 1])
+    searched = torch.zeros(rows * cols, inks.shape[0], device=choice.device)
+    margin = torch.full((rows * cols,), -1.0, device=choice.device)
     gain = torch.zeros(rows, cols, device=choice.device)
     best = choice.clone()
     dirty = torch.ones(rows, cols, dtype=torch.bool, device=choice.device)
     most = settings.sweeps * NEAR_MOVES
     for step in range(most):
         at = dirty.reshape(-1).nonzero()[:, 0]
-        current = choice.reshape(-1)[at]
         grad = gradient.cells(at)
         if reverse is not None:
             neighbours = neighbour_count(reverse[choice]).reshape(-1)[at]
             grad = torch.cat([grad, (2 * coherence * neighbours - 4 * coherence)[:, None]], dim=1)
-        # Adding ink lowers the paper tone, hence the sign: Δ = −⟨g, ink_b − ink_a⟩ + quadratic.
-        score = torch.addmm(own[at], grad, inks, alpha=-1.0)
-        cell_best_score, cell_best = score.min(dim=-1)
-        gain.view(-1)[at] = cell_best_score - score.gather(-1, current[:, None])[:, 0]
-        best.view(-1)[at] = cell_best
+        sure = (grad - searched[at]).abs().sum(dim=1) < margin[at]
+        full, kept = at[~sure], at[sure]
+        if full.numel():
+            # Adding ink lowers the paper tone, hence the sign: Δ = −⟨g, ink_b − ink_a⟩ + quadratic.
+            score = torch.addmm(own[full], grad[~sure], inks, alpha=-1.0)
+            two, first = score.topk(2, dim=-1, largest=False)
+            current = choice.view(-1)[full]
+            gain.view(-1)[full] = two[:, 0] - score.gather(-1, current[:, None])[:, 0]
+            best.view(-1)[full] = first[:, 0]
+            margin[full] = two[:, 1] - two[:, 0] - TIE * (two[:, 0].abs() + two[:, 1].abs())
+            searched[full] = grad[~sure]
+        if kept.numel():
+            ahead, current = best.view(-1)[kept], choice.view(-1)[kept]
+            linear = (grad[sure] * (candidate_inks[ahead] - candidate_inks[current])).sum(dim=1)
+            gain.view(-1)[kept] = own[kept, ahead] - own[kept, current] - linear
         move = _local_winners(gain, generator) & (best != choice)
         if progress and step % NEAR_MOVES == 0:
             progress(settings.steps + step // NEAR_MOVES + 1, settings.steps + settings.sweeps)
@@ -543,6 +561,7 @@ def refine(
         chosen = best.view(-1)[moved]
         gradient.move(moved, problem.ink[chosen] - problem.ink[choice.view(-1)[moved]])
         own[moved] = base[moved] - 2.0 * gram[chosen]
+        margin[moved] = -1.0
         choice = torch.where(move, best, choice)
         dirty = F.max_pool2d(move.float()[None, None], window, stride=1, padding=reach)[0, 0] > 0
     log.debug("refined in %d steps", step + 1)
