@@ -1,13 +1,16 @@
 """Warm render time of the default renderer against a baseline commit's, both in this process.
 
-    python3 -m benchmarks.speed [--baseline COMMIT] [--only NAMES] [--repeats 3] [--threads N]
+    python3 -m benchmarks.speed [--baseline COMMIT] [--only NAMES] [--repeats 3] [--threads N] [--search]
 
 The baseline's optimizer and fonts come from `git archive` and are imported beside this checkout's
 as a package of their own, so both render the same pictures (benchmarks/faces.py's, from its cache:
 `python3 -m benchmarks.faces --fetch` first) in turn, round after round: a machine shared with other
 work slows both alike, and the ratios hold where the seconds drift. Per picture: the best of
 `--repeats` wall and CPU seconds for each, their ratios, and the objective (its blur terms, this
-checkout's) of both prints: the search must not get faster by stopping short.
+checkout's) of both prints: the search must not get faster by stopping short. `--search` times the
+glyph search alone (`Renderer.choose`) on this checkout's target and faces, without the fit and the
+face detector, and counts the cells whose choice differs (a baseline from 942afe4 on: `choose` takes
+the faces).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -52,14 +57,15 @@ class Timed:
     wall: float = float("inf")
     cpu: float = float("inf")
     objective: float = 0.0
+    differ: int | None = None  # cells whose choice differs from the baseline's (--search)
 
 
-def timed(renderer: Any, img: Any, best: Timed) -> Any:
+def timed(work: Callable[[], Any], best: Timed) -> Any:
     wall, cpu = time.perf_counter(), time.process_time()
-    art = renderer.render(img)
+    out = work()
     best.wall = min(best.wall, time.perf_counter() - wall)
     best.cpu = min(best.cpu, time.process_time() - cpu)
-    return art
+    return out
 
 
 def objective_of(renderer: Renderer, img: Any, art: Any) -> float:
@@ -77,6 +83,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--search", action="store_true", help="time the glyph search alone, on the same aims")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.threads:
@@ -93,22 +100,36 @@ def main() -> None:
         renderers = {"baseline": baseline_package.Renderer(baseline_package.preset("epson")),
                      "now": Renderer(preset("epson"))}  # fmt: skip
         times = {(who, name): Timed() for who in renderers for name in photos}
+        now = renderers["now"]
+        framed = {name: now.frame(img) for name, img in photos.items()}
+        aims = {name: now.aims(img, now.grid_for(img)) for name, img in framed.items()} if args.search else {}
         for who, renderer in renderers.items():
             log.info("%s: %d candidate cells", who, len(renderer.codes))
             renderer.render(next(iter(photos.values())))  # warm: the first render pays for allocations
+        choices: dict[str, Any] = {}
         for round_ in range(args.repeats):
             for name, img in photos.items():
                 for who, renderer in renderers.items():
-                    art = timed(renderer, img, times[who, name])
+                    if args.search:
+                        target, focus = aims[name]
+                        choice = timed(partial(renderer.choose, target, focus=focus), times[who, name])
+                        art = renderer.art(choice)
+                        choices[who] = choice
+                    else:
+                        art = timed(partial(renderer.render, img), times[who, name])
                     if round_ == 0:
-                        times[who, name].objective = objective_of(renderers["now"], img, art)
+                        times[who, name].objective = objective_of(now, img, art)
+                if args.search and round_ == 0:
+                    times["now", name].differ = int((choices["now"] != choices["baseline"]).sum())
             log.info("round %d of %d done", round_ + 1, args.repeats)
+    what = "Glyph search alone (choose)" if args.search else "Warm renders"
     lines = [
-        f"Warm renders at 42 columns, best of {args.repeats}, torch threads {torch.get_num_threads()}; "
+        f"{what} at 42 columns, best of {args.repeats}, torch threads {torch.get_num_threads()}; "
         f"baseline {args.baseline}.",
         "",
-        "| picture | grid | baseline ms (CPU) | now ms (CPU) | wall ratio | CPU ratio | objective now / baseline |",
-        "|---|---|---|---|---|---|---|",
+        "| picture | grid | baseline ms (CPU) | now ms (CPU) | wall ratio | CPU ratio | objective now / baseline |"
+        + (" cells differing |" if args.search else ""),
+        "|---|---|---|---|---|---|---|" + ("---|" if args.search else ""),
     ]
     walls, cpus = [], []
     for name, img in photos.items():
@@ -119,7 +140,7 @@ def main() -> None:
         lines.append(
             f"| {name} | {cols}×{rows} | {1000 * before.wall:.0f} ({1000 * before.cpu:.0f}) "
             f"| {1000 * after.wall:.0f} ({1000 * after.cpu:.0f}) | {walls[-1]:.2f} | {cpus[-1]:.2f} "
-            f"| {after.objective / before.objective:.3f} |"
+            f"| {after.objective / before.objective:.6f} |" + (f" {after.differ} |" if args.search else "")
         )
     median_wall, median_cpu = statistics.median(walls), statistics.median(cpus)
     lines += ["", f"Median ratio now / baseline: wall {median_wall:.2f}, CPU {median_cpu:.2f}."]

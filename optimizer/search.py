@@ -32,6 +32,7 @@ NEAR_COLS = 2
 NEAR_MOVES = (2 * NEAR_ROWS + 1) * (2 * NEAR_COLS + 1)
 FLAT = 0.002  # blurred variance at which a cell counts as half flat, half busy
 BARRED = 1e3  # the cost of a candidate the cell may not use
+TIE = 1e-6  # float32 noise in a score, relative to its size (a 289-term product rounded at 6e-8 a term)
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class _Blurs:
         self.margin = max(math.ceil(4 * sigma) for sigma, _ in weights)
         self.fft_shape = (fast_len(shape[0] + 2 * self.margin), fast_len(shape[1] + 2 * self.margin))
         self.transfer = self._transfer(self.fft_shape, device)
-        self._patch_transfer: dict[tuple[int, int], tuple[tuple[int, int], torch.Tensor]] = {}
+        self._patch_bands: dict[tuple[int, int], list[tuple[float, torch.Tensor, torch.Tensor]]] = {}
 
     def _transfer(self, fft_shape: tuple[int, int], device: torch.device) -> torch.Tensor:
         """Q's spectrum on an fft_shape circle, per canvas pixel (as a mean)."""
@@ -108,15 +109,40 @@ class _Blurs:
 
     def respond(self, patches: torch.Tensor) -> torch.Tensor:
         """Q·patch of M patches (M, h, w), each alone on the canvas: (M, h + 2s, w + 2s) with s the
-        spread, the patch's own pixels at offset s. A circle of at least that size does not wrap."""
+        spread, the patch's own pixels at offset s. Q's kernel is a sum of separable ones (each
+        blur's autocorrelation along y times along x), so this is two small products per blur with
+        band matrices: the same as apply_q's spectrum on a circle that does not wrap, without an
+        FFT of a padded patch per moved cell."""
         h, w = patches.shape[1:]
-        s = self.spread
-        if (h, w) not in self._patch_transfer:
-            fft_shape = (fast_len(h + 2 * s), fast_len(w + 2 * s))
-            self._patch_transfer[h, w] = fft_shape, self._transfer(fft_shape, patches.device)
-        fft_shape, transfer = self._patch_transfer[h, w]
-        out = torch.fft.irfft2(torch.fft.rfft2(patches, s=fft_shape) * transfer, s=fft_shape)
-        return out.roll((s, s), dims=(1, 2))[:, : h + 2 * s, : w + 2 * s]
+        if (h, w) not in self._patch_bands:
+            s, device = self.spread, patches.device
+            self._patch_bands[h, w] = [
+                (
+                    weight / self.mean_over,
+                    _autocorrelation_band(sigma, h, s, device),
+                    _autocorrelation_band(sigma, w, s, device).T,
+                )
+                for sigma, weight in self.weights
+            ]
+        out = None
+        for weight, along_y, along_x in self._patch_bands[h, w]:
+            term = along_y @ (patches @ along_x)
+            out = term.mul_(weight) if out is None else out.add_(term, alpha=weight)
+        assert out is not None
+        return out
+
+
+def _autocorrelation_band(sigma: float, n: int, spread: int, device: torch.device) -> torch.Tensor:
+    """(n + 2·spread, n): a blur's autocorrelation as a product on an axis of length n, output index
+    i at position i − spread (the response of n pixels reaches `spread` beyond them either side)."""
+    k = gaussian_kernel(sigma, torch.float64) if sigma > 0 else torch.ones(1, dtype=torch.float64)
+    r = k.numel() // 2
+    auto = torch.zeros(4 * r + 1, dtype=torch.float64)
+    for i, weight in enumerate(k.tolist()):
+        auto[i : i + 2 * r + 1] += weight * k
+    offset = torch.arange(n + 2 * spread)[:, None] - spread - torch.arange(n)[None, :] + 2 * r
+    inside = (offset >= 0) & (offset <= 4 * r)
+    return torch.where(inside, auto[offset.clamp(0, 4 * r)], 0.0).to(device, torch.float32)
 
 
 def seen(canvas: torch.Tensor, cell_height: int, row_gap: int) -> torch.Tensor:
@@ -253,25 +279,27 @@ class _Gradient:
         if objective.close is not None and close_diff is not None:
             views.append((objective.close, close_diff, h))
         device = diff.device
-        y, x = torch.arange(h, device=device), torch.arange(w, device=device)
         r, c = torch.arange(rows, device=device), torch.arange(cols, device=device)
-        # (blurs, padded 2·Q·diff, each cell's glyph dots, each cell's response origin, a response's dots)
+        self.cols = cols
+        # (blurs, padded 2·Q·diff, its (R, C, h, w) view on each cell's glyph dots, each cell's
+        # response origin, a response's dots)
         self.views: list[tuple[_Blurs, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
         for blurs, view_diff, pitch in views:
             s = blurs.spread
             field = F.pad(2.0 * blurs.apply_q(view_diff), (s, s, s, s))
             stride = field.shape[1]
+            glyph_dots = field.as_strided((rows, cols, h, w), (pitch * stride, w, stride, 1), s * stride + s)
             origin = ((r * pitch)[:, None] * stride + (c * w)[None, :]).reshape(-1)  # response's top left
             patch = torch.arange(h + 2 * s, device=device)[:, None] * stride + torch.arange(w + 2 * s, device=device)
-            dots = (origin[:, None] + (s * stride + s + y[:, None] * stride + x).reshape(-1)).reshape(-1, h * w)
-            self.views.append((blurs, field, dots, origin, patch.reshape(-1)))
+            self.views.append((blurs, field, glyph_dots, origin, patch.reshape(-1)))
 
     def cells(self, at: torch.Tensor) -> torch.Tensor:
         """(N, h·w): the gradient over the glyph dots of the cells `at` (flat indexes)."""
-        grad = self.views[0][1].view(-1)[self.views[0][2][at]]
-        for _, field, dots, _, _ in self.views[1:]:
-            grad = grad + field.view(-1)[dots[at]]
-        return grad
+        row, col = at // self.cols, at % self.cols
+        grad = self.views[0][2][row, col]
+        for _, _, glyph_dots, _, _ in self.views[1:]:
+            grad += glyph_dots[row, col]
+        return grad.reshape(at.numel(), -1)
 
     def move(self, at: torch.Tensor, more_ink: torch.Tensor) -> None:
         """Cells `at` (flat indexes) changed glyph, by `more_ink` (N, h, w): new ink − old."""
@@ -465,8 +493,10 @@ def refine(
     objective (exact: it is quadratic in the print); the cells whose gain is the best in their
     neighbourhood move together, until no cell gains. A move changes the gradient only within the
     objective's reach (objective.reach), so after each step only the cells that close to a move
-    are searched again, and the gradient is brought up to date there alone (_Gradient): the result
-    is the same as searching every cell every step with a fresh gradient, in a fraction of the time.
+    are searched again, and the gradient is brought up to date there alone (_Gradient); of those,
+    a cell whose best candidate's lead cannot have been overtaken is not searched over every
+    candidate again (below). The result is the same as searching every cell every step with a fresh
+    gradient, in a fraction of the time.
     """
     rows, cols = problem.grid
     k, h, w = problem.ink.shape
@@ -491,30 +521,53 @@ def refine(
     generator = torch.Generator(device=choice.device).manual_seed(settings.seed)
     choice = choice.clone()
     gradient = _Gradient(objective, problem, choice)
+    # Each candidate's score apart from the linear part, against the cell's current glyph: it
+    # changes only where the cell itself moves, so it is kept instead of gathered every step.
+    own = base - 2.0 * gram[choice.reshape(-1)]
+    # A cell searched in full keeps its gradient then (`searched`) and by how much its best candidate
+    # beat the runner-up (`margin`, less float noise). Its own scores unchanged, a candidate's lead
+    # over another moves by ⟨change of gradient, ink_b − ink_a⟩, at most the change's L1 norm (the
+    # inks are 0 or 1): while that is below the margin the best stays best, and only the best's and
+    # the current glyph's scores are needed, not all K. A cell that moves is searched in full.
+    candidate_inks = inks.T.contiguous()  # (K, h·w [+ 1])
+    searched = torch.zeros(rows * cols, inks.shape[0], device=choice.device)
+    margin = torch.full((rows * cols,), -1.0, device=choice.device)
     gain = torch.zeros(rows, cols, device=choice.device)
     best = choice.clone()
     dirty = torch.ones(rows, cols, dtype=torch.bool, device=choice.device)
     most = settings.sweeps * NEAR_MOVES
     for step in range(most):
         at = dirty.reshape(-1).nonzero()[:, 0]
-        current = choice.reshape(-1)[at]
         grad = gradient.cells(at)
         if reverse is not None:
             neighbours = neighbour_count(reverse[choice]).reshape(-1)[at]
             grad = torch.cat([grad, (2 * coherence * neighbours - 4 * coherence)[:, None]], dim=1)
-        # Adding ink lowers the paper tone, hence the sign: Δ = −⟨g, ink_b − ink_a⟩ + quadratic.
-        score = torch.addmm(base[at], grad, inks, alpha=-1.0)
-        score.sub_(gram[current], alpha=2.0)
-        cell_best_score, cell_best = score.min(dim=-1)
-        gain.view(-1)[at] = cell_best_score - score.gather(-1, current[:, None])[:, 0]
-        best.view(-1)[at] = cell_best
+        sure = (grad - searched[at]).abs().sum(dim=1) < margin[at]
+        full, kept = at[~sure], at[sure]
+        if full.numel():
+            full_grad = grad[~sure]
+            # Adding ink lowers the paper tone, hence the sign: Δ = −⟨g, ink_b − ink_a⟩ + quadratic.
+            score = own.index_select(0, full).addmm_(full_grad, inks, alpha=-1.0)
+            two, first = score.topk(2, dim=-1, largest=False)
+            current = choice.view(-1)[full]
+            gain.view(-1)[full] = two[:, 0] - score.gather(-1, current[:, None])[:, 0]
+            best.view(-1)[full] = first[:, 0]
+            margin[full] = two[:, 1] - two[:, 0] - TIE * (two[:, 0].abs() + two[:, 1].abs())
+            searched[full] = full_grad
+        if kept.numel():
+            ahead, current = best.view(-1)[kept], choice.view(-1)[kept]
+            linear = (grad[sure] * (candidate_inks[ahead] - candidate_inks[current])).sum(dim=1)
+            gain.view(-1)[kept] = own[kept, ahead] - own[kept, current] - linear
         move = _local_winners(gain, generator) & (best != choice)
         if progress and step % NEAR_MOVES == 0:
             progress(settings.steps + step // NEAR_MOVES + 1, settings.steps + settings.sweeps)
         if not bool(move.any()):
             break
         moved = move.reshape(-1).nonzero()[:, 0]
-        gradient.move(moved, problem.ink[best.view(-1)[moved]] - problem.ink[choice.view(-1)[moved]])
+        chosen = best.view(-1)[moved]
+        gradient.move(moved, problem.ink[chosen] - problem.ink[choice.view(-1)[moved]])
+        own[moved] = base[moved] - 2.0 * gram[chosen]
+        margin[moved] = -1.0
         choice = torch.where(move, best, choice)
         dirty = F.max_pool2d(move.float()[None, None], window, stride=1, padding=reach)[0, 0] > 0
     log.debug("refined in %d steps", step + 1)
