@@ -53,12 +53,14 @@ class Settings:
     # gradscii-art's 4×4/stride-2 average-pool term for the gradient stage.
     blur_weights: tuple[tuple[float, float], ...] = ((4.0, 1.0),)
     # The glyph rows seen up close (gaps skipped, as the eye reads text) against the photo's bands
-    # squeezed onto them, with detail finer than detail_sigma exaggerated by detail_gain.
+    # squeezed onto them, darkened so that with the blank gap each pitch keeps its tone (shades on
+    # the portraits of benchmarks/faces.py 52% → 40%, σ4 1.22 → 1.07), with detail finer than
+    # detail_sigma exaggerated by detail_gain.
     seen_weights: tuple[tuple[float, float], ...] = ((2.0, 0.5), (1.0, 1.5))
     # Twice outside faces: at 4 the poster's letters grew halos and OCR read 1 of its 3 words (3 at 2).
     detail_gain: float = 2.0
     detail_sigma: float = 4.0
-    # Inside faces (framing.face_focus) the detail is drawn larger: eyes, brows, glasses and a smile
+    # Inside faces with eyes (framing.face_focus) the detail is drawn larger: eyes, brows, glasses and a smile
     # are what make a print a person (benchmarks/faces.py measured it).
     face_gain: float = 12.0
     pool_weight: float = 0.0

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from skimage import data
 
-from optimizer import Renderer, Settings
-from optimizer.framing import FACE_SHARE, face_focus, find_faces, framing_box, subject_box
+from optimizer import Renderer, Settings, framing
+from optimizer.framing import FACE_SHARE, Box, equalised, face_focus, find_faces, framing_box, has_eyes, subject_box
 from optimizer.search import seen_target
 
 
@@ -91,6 +92,23 @@ def test_face_focus_covers_the_face_and_nothing_far_from_it() -> None:
     assert focus[row, col] == 1.0
     assert focus[-3:, :].max() == 0.0 and focus[:, -3:].max() == 0.0  # her suit and the flag
     assert 0.0 < focus.mean() < 0.25
+
+
+def test_only_faces_with_eyes_are_drawn_as_faces(monkeypatch: pytest.MonkeyPatch) -> None:
+    img = astronaut()
+    (face,) = find_faces(img)
+    grey = equalised(img)
+    # The same box over her suit and the flag below the face: what the face cascade takes for a
+    # face in a poster's letters or a dog's fur has no eyes.
+    elsewhere = Box(face.left + 150, face.top + 250, face.right + 150, face.bottom + 250)
+    assert has_eyes(grey, face) and not has_eyes(grey, elsewhere)
+    monkeypatch.setattr(framing, "find_faces", lambda _: [face, elsewhere])
+    focus = face_focus(img, (16, 16))
+
+    def centre(box: Box) -> tuple[int, int]:
+        return int((box.top + box.bottom) / 2 // 32), int((box.left + box.right) / 2 // 32)
+
+    assert focus[centre(face)] == 1.0 and focus[centre(elsewhere)] == 0.0
 
 
 def test_detail_is_drawn_larger_inside_faces_only() -> None:

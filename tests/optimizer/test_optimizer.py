@@ -94,6 +94,17 @@ def test_the_seen_target_keeps_the_tone_and_exaggerates_the_detail() -> None:
     assert float(boosted[middle].std()) == pytest.approx(3 * float(plain[middle].std()), rel=0.05)
 
 
+def test_the_seen_target_is_the_tone_the_glyph_rows_must_carry_for_the_pitch() -> None:
+    # A flat band of tone t: its 24 glyph rows at (30·t − 6) / 24, with the 6 blank gap rows
+    # under them, average t again, as the step-back term sees the pitch.
+    tone = 0.6
+    flat = seen_target(torch.full((60, 48), tone), 24, 6, gain=2.0, sigma=4.0)
+    glyph_rows = (30 * tone - 6) / 24
+    torch.testing.assert_close(flat, torch.full((48, 48), glyph_rows))
+    assert (24 * glyph_rows + 6) / 30 == pytest.approx(tone)
+    assert float(seen_target(torch.full((60, 48), 0.2), 24, 6, gain=1.0, sigma=4.0).max()) == 0.0  # black: solid
+
+
 def test_refinement_ends_where_no_single_glyph_change_helps(small_problem: tuple[Renderer, Problem]) -> None:
     renderer, problem = small_problem
     objective = Objective(renderer.settings, problem.target, 24, 6)
