@@ -316,14 +316,19 @@ class _Gradient:
 def glyph_gram(ink: torch.Tensor, blur_weights: tuple[tuple[float, float], ...]) -> torch.Tensor:
     """(K, K) Σ weight·⟨G_σ inkₐ, G_σ ink_b⟩ of glyphs in isolation: the objective's quadratic part
     per cell, the same wherever the cell is (so it is computed once per glyph set)."""
+    # The blur is linear, so ⟨G a, G b⟩ = aᵀ (GᵀG) b: the (h·w)² metric of a cell's dots, from the
+    # blurs of its h·w unit dots, then one product with the glyphs. Blurring all 1 731 glyphs and
+    # multiplying those (K × (h+2m)(w+2m) each) cost 1.3 s of a renderer's 1.6 s start; this 0.1 s.
+    count, h, w = ink.shape
     m = max(math.ceil(4 * sigma) for sigma, _ in blur_weights)
-    isolated = F.pad(ink, (m, m, m, m))  # (K, h+2m, w+2m): room for the whole blur
-    flat_dim = isolated[0].numel()
-    gram = torch.zeros(ink.shape[0], ink.shape[0], dtype=ink.dtype, device=ink.device)
+    dots = torch.eye(h * w, dtype=torch.float64, device=ink.device).reshape(h * w, h, w)
+    isolated = F.pad(dots, (m, m, m, m))  # (h·w, h+2m, w+2m): room for the whole blur
+    metric = torch.zeros(h * w, h * w, dtype=torch.float64, device=ink.device)
     for sigma, weight in blur_weights:
-        b = (blur(isolated, sigma) if sigma > 0 else isolated).reshape(-1, flat_dim)
-        gram += weight * b @ b.T
-    return gram
+        b = (blur(isolated, sigma) if sigma > 0 else isolated).reshape(h * w, -1)
+        metric += weight * b @ b.T
+    flat = ink.reshape(count, h * w).to(torch.float64)
+    return (flat @ metric @ flat.T).to(ink.dtype)
 
 
 def _kernel_power(sigma: float, n: int, full: bool, device: torch.device) -> torch.Tensor:
