@@ -82,11 +82,9 @@ EYE_CASCADES = ("haarcascade_eye.xml", "haarcascade_eye_tree_eyeglasses.xml")
 
 def find_faces(img: Image.Image) -> list[Box]:
     """Faces in the photo, in its pixel coordinates, largest first; overlapping finds merged."""
-    import cv2
-
     scale = min(1.0, DETECT_SIZE / max(img.size))
     small = img.convert("L").resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))))
-    grey = cv2.equalizeHist(np.asarray(small))
+    grey = equalised(small)
     found: list[Box] = []
     for cascade in _cascades(*FACE_CASCADES):
         least = max(24, min(grey.shape) // 16)  # a face smaller than this is not the subject
@@ -105,9 +103,12 @@ def face_focus(img: Image.Image, grid: tuple[int, int], grow: float = FOCUS_GROW
     that the hairline, ears and chin count too; only faces with eyes (`has_eyes`) count. Face and
     eye detectors, not the objective, decide where people will look."""
     rows, cols = grid
+    faces = find_faces(img)
+    if not faces:
+        return np.zeros(grid, np.float32)
+    grey = equalised(img)  # the eyes are looked for at full size
     focus = np.zeros((img.height, img.width), np.float32)
-    grey = equalised(img)
-    for box in find_faces(img):
+    for box in faces:
         if not has_eyes(grey, box):
             # The face cascade also finds "faces" in letters and fur (one in the poster of
             # benchmarks/faces.py, whose words then drew as faces and OCR lost one; one in the dog):
