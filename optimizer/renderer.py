@@ -12,7 +12,8 @@ from PIL import Image
 from .align import Alignment, fit_alignment
 from .art import Animation, Art
 from .framing import face_focus, fit_to_canvas, framing_box
-from .glyphs import ASCII, BLOCK_CODES, FULL_BLOCK, PRINTABLE, load_atlas, load_atlas_file
+from .glyphs import ASCII, BLOCK_CODES, FULL_BLOCK, PRINTABLE, SPACE, load_atlas, load_atlas_file
+from .lettering import Spelled, aim_at_ground, read_words, spell
 from .search import Problem, Progress, glyph_gram, glyph_texture, optimise
 from .settings import Settings
 from .target import darkest_printable, load_frames, printable_tone, rows_for, to_grey
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 SEARCH_TENSORS = 4  # (R, C, K) tensors alive at once in a refinement step
 SEARCH_MEMORY = 1_000_000_000  # bytes the search may take: a 42×120 print needs ~50 MB
 STILL = 2 / 255  # a cell whose target moved less than this everywhere did not change
+LETTER_HELD = 1e6  # what leaving a spelled letter costs the search: more than any cell's whole error
 
 
 def pick_device(preference: str = "auto") -> torch.device:
@@ -207,10 +209,46 @@ class Renderer:
     def render(self, img: Image.Image, progress: Progress | None = None) -> Art:
         framed = self.frame(img)
         grid = self.grid_for(framed)
-        target, focus = self.aims(framed, grid)
         if self.settings.align != "none":
-            target = self.align(target).apply(target)
-        return self.art(self.choose(target, progress, focus=focus))
+            target, focus = self.aims(framed, grid)
+            return self.art(self.choose(self.align(target).apply(target), progress, focus=focus))
+        # Lettering is placed on the canvas's cells, so only where no alignment moves the photo
+        # against them (and only for stills: a video's words move).
+        fitted = self.fitted(framed, grid)
+        tones = self._tones(fitted)
+        spelled = self.lettering(tones, grid)
+        target = torch.from_numpy(printable_tone(aim_at_ground(tones, spelled), self.darkest)).to(self.device)
+        return self.art(self.choose(target, progress, focus=self.focus(fitted, grid), **self.letters(spelled, grid)))
+
+    def lettering(self, tones: np.ndarray, grid: tuple[int, int]) -> list[Spelled]:
+        """The words of the canvas (`tones`) to spell, where the settings letter and tesseract reads
+        any (optimizer/lettering.py)."""
+        if not self.settings.lettering:
+            return []
+        canvas = Image.fromarray(np.round(tones * 255).astype(np.uint8))
+        return spell(read_words(canvas), tones, grid, (self.atlas.cell_width, self.atlas.cell_height))
+
+    def letters(self, spelled: list[Spelled], grid: tuple[int, int]) -> dict[str, torch.Tensor]:
+        """The search's `keep` terms that hold each spelled word's letters in their cells: plain (or
+        emphasized) letters for dark lettering, reversed ones for light; a word whose letters these
+        modes cannot print that way is left to the search."""
+        keep = torch.zeros(grid, dtype=torch.long)
+        cost = torch.zeros(grid)
+        names = list(self.settings.modes)
+        for word in spelled:
+            wanted = ("reverse+emphasized", "reverse") if word.light else ("emphasized", names[0])
+            for name in (n for n in wanted if n in names):
+                mode = self.modes == names.index(name)
+                found = [np.flatnonzero(mode & (self.codes == code)) for code in (SPACE, *word.codes)]
+                if all(len(f) for f in found):
+                    space, *letters = (int(f[0]) for f in found)
+                    columns = [*range(word.column, word.column + len(letters)), *word.margins]
+                    keep[word.row, columns] = torch.tensor(letters + [space] * len(word.margins))
+                    cost[word.row, columns] = LETTER_HELD
+                    break
+        if not cost.any():
+            return {}
+        return {"keep": keep.to(self.device), "keep_cost": cost.to(self.device)}
 
     def still_cells(self, target: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         """(R, C) bool: cells whose target did not change between two frames."""

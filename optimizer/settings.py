@@ -88,6 +88,10 @@ class Settings:
     # sweeps gained under 0.1% of the objective on the gallery and cost a third of the time.
     sweeps: int = 4
 
+    # Words tesseract reads in the photo (where it is installed) with letters a cell or more tall
+    # are spelled in letters (optimizer/lettering.py).
+    lettering: bool = True
+
     # Artistic controls, all off by default (measured in benchmarks/controls.py).
     color_map: str = "luma"  # luma, or learned: colours of equal luminance kept apart
     contrast: str = "none"  # none, global or local tone curves fitted to the photo

@@ -295,6 +295,9 @@ class ArtConfig(Section):
     contrast: Contrast = "none"
     align: Align = "none"
     dark: Dark = False
+    lettering: bool = Field(
+        True, description="spell the words tesseract (if installed) reads on signs in the photo, in letters"
+    )
     steadiness: float = Field(
         0.02, ge=0, description="animations: what changing a glyph where the picture stood still costs"
     )

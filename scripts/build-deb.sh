@@ -56,6 +56,7 @@ Version: $VERSION
 Architecture: $ARCH
 Maintainer: printd <printd@localhost>
 Depends: python$PY, libusb-1.0-0, systemd
+Recommends: tesseract-ocr
 Section: misc
 Priority: optional
 Installed-Size: $(du -sk "$PKG" | cut -f1)

@@ -119,11 +119,22 @@ uninstall() {
     fi
 }
 
+recommend_tesseract() {
+    # Lettering (words on signs spelled in letters) reads photos with tesseract; printd prints without it.
+    [ -z "$ROOT" ] && ! command -v tesseract >/dev/null || return 0
+    if [ "$PYTHON" = /usr/bin/python3 ] && command -v apt-get >/dev/null; then
+        missing+=(tesseract-ocr)
+    else
+        say "no tesseract: words in photos will be drawn, not spelled (Debian: apt install tesseract-ocr)"
+    fi
+}
+
 need_debian_packages() {
     local missing=()
     "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
     # pyusb's USB printers; a root being staged (--root) is another machine's, whose libraries are not here.
     [ -n "$ROOT" ] || ldconfig -p 2>/dev/null | grep -q 'libusb-1\.0\.so\.0' || missing+=(libusb-1.0-0)
+    recommend_tesseract
     [ ${#missing[@]} -gt 0 ] || return 0
     if [ -z "$ROOT" ] && [ "$PYTHON" = /usr/bin/python3 ] && command -v apt-get >/dev/null; then
         say "installing Debian's ${missing[*]}"

@@ -174,7 +174,7 @@ def settings_for(config: Config, art: JobArt, columns: int) -> Settings:
         "font": FontSpec(values["font"], values["font_size"], values["font_offset_x"], values["font_offset_y"]),
     }
     for name in ("max_rows", "seed", "device", "dark", "color_map", "contrast", "align", "framing", "atlas",
-                 "steadiness", "max_frames"):  # fmt: skip
+                 "lettering", "steadiness", "max_frames"):  # fmt: skip
         overrides[name] = values[name]
     for name in ("row_gap", "modes", "blocks", "banned"):  # unset: the preset's own
         if values[name] not in (None, ""):

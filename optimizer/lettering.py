@@ -1,0 +1,179 @@
+"""Lettering: words in the photo, spelled in letters on the print.
+
+A sign's letters a cell or more tall are drawn by the search as blots and strokes of other glyphs,
+which a person reads only now and then (the poster of benchmarks/faces.py: OCR read 2 of its 3
+words off the print). Tesseract, where it is installed, reads the words on the fitted canvas; each
+word it is sure of that fits its own box at one letter per cell is spelled there, centred in the
+box on the row of the box's middle, as plain letters where the photo's are darker than their
+ground and as reversed ones where lighter (emphasized where the modes allow: bold reads from a
+step back). The rest of the word's box aims at its ground, so the search does not draw the big
+letters again around the small ones. OCR finds; it is never part of the objective.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+
+from .framing import Box
+
+log = logging.getLogger(__name__)
+
+# Tesseract's word confidence (0–100). On 29 photos and signs every false or misread word of 2
+# letters or more scored ≤ 83 (HELLU for the gallery's HELLO), the signs' words 89–97.
+MIN_CONFIDENCE = 85.0
+# A word's box this many glyph heights tall is lettering to spell: smaller is small print, and
+# letters taller than MAX_HEIGHT the search draws as strokes that read from a step back (the
+# gallery's 200-px HELLO), which one letter per cell would shrink to a word in the middle of nothing.
+MIN_HEIGHT = 0.8
+MAX_HEIGHT = 3.0
+MIN_LETTERS = 2
+OCR_SECONDS = 20.0
+# Tesseract reads best with letters 30 px or more tall, and lettering here starts at 19 px: it is
+# shown the canvas twice as large (the shop sign of benchmarks/faces.py is read only so).
+OCR_SCALE = 2
+PUNCTUATION = ".,;:!?\"'()[]"
+GROUND_RING = 3  # px around a word's box taken as its ground
+# A word's box grown by this share of its height on every side aims at the ground: tesseract's
+# boxes are tight, and the letters' antialiased rims outside them drew stray marks.
+OVERFLOW = 0.1
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    box: Box  # on the canvas, in pixels
+    confidence: float
+    line: Box | None = None  # the box of its line of text: the words of one line share a row
+
+    @property
+    def middle(self) -> float:
+        """Where its row is: the middle of its line (one word's own would put "Box" a row above
+        "Stationery", whose y hangs below the line)."""
+        line = self.line or self.box
+        return (line.top + line.bottom) / 2
+
+
+@dataclass(frozen=True)
+class Spelled:
+    """A word placed on the grid: its letters' codes from `column` on `row`, light on dark or not,
+    and the canvas pixels (top, bottom, left, right) that aim at its ground `tone`. The cells
+    just before and after it (`margins`) hold spaces, so that the search sets no glyph against
+    the letters that would read as one more of them."""
+
+    text: str
+    row: int
+    column: int
+    codes: tuple[int, ...]
+    light: bool
+    area: tuple[int, int, int, int]
+    tone: float
+    margins: tuple[int, ...]
+
+
+@lru_cache(maxsize=1)
+def tesseract() -> str | None:
+    found = shutil.which("tesseract")
+    if found is None:
+        log.info("tesseract is not installed: words in photos are drawn, not spelled")
+    return found
+
+
+def read_words(img: Image.Image) -> list[Word]:
+    """The words tesseract reads on `img` (sparse text: signs anywhere in a photo), with their boxes
+    and confidence; none where tesseract is missing or fails (logged)."""
+    binary = tesseract()
+    if binary is None:
+        return []
+    png = io.BytesIO()
+    img.convert("L").resize((img.width * OCR_SCALE, img.height * OCR_SCALE), Image.Resampling.LANCZOS).save(png, "PNG")
+    # One thread: tesseract's OpenMP threads spin against the renderer's on a small machine.
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    try:
+        done = subprocess.run(
+            [binary, "stdin", "stdout", "--psm", "11", "tsv"],
+            input=png.getvalue(), capture_output=True, timeout=OCR_SECONDS, env=env, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("tesseract failed, words are drawn, not spelled: %s", exc)
+        return []
+    rows = csv.DictReader(io.StringIO(done.stdout.decode("utf-8", "replace")), delimiter="\t", quoting=csv.QUOTE_NONE)
+    lines: dict[tuple[str, ...], Box] = {}
+    words = []
+    for row in rows:
+        line = tuple(row.get(key) or "" for key in ("page_num", "block_num", "par_num", "line_num"))
+        left, top, width, height = (int(row[key]) / OCR_SCALE for key in ("left", "top", "width", "height"))
+        box = Box(left, top, left + width, top + height)
+        text = (row.get("text") or "").strip()
+        if row.get("level") == "4":  # a line comes before its words
+            lines[line] = box
+        elif row.get("level") == "5" and text:
+            words.append(Word(text, box, float(row["conf"]), lines.get(line)))
+    return words
+
+
+def spell(words: list[Word], tones: np.ndarray, grid: tuple[int, int], cell: tuple[int, int]) -> list[Spelled]:
+    """Where on the grid each lettering word goes. `tones`: the canvas's paper tone (H, W), 1 white;
+    `cell`: (width, height) of a glyph; the pitch is the canvas height over the rows."""
+    rows, columns = grid
+    width, height = cell
+    pitch = tones.shape[0] // rows
+    taken = np.zeros(grid, bool)
+    spelled = []
+    for word in sorted(words, key=lambda w: -w.confidence):
+        text = word.text.strip(PUNCTUATION)
+        box = word.box
+        letters = sum(c.isalnum() for c in text)
+        if word.confidence < MIN_CONFIDENCE or letters < MIN_LETTERS or letters < len(text) - 1:
+            continue  # a word has letters (and one hyphen or apostrophe at most), not marks
+        try:
+            codes = tuple(text.encode("cp437"))
+        except UnicodeEncodeError:
+            continue
+        if not MIN_HEIGHT * height <= box.height <= MAX_HEIGHT * height or len(codes) * width > box.width + width:
+            continue  # letters narrower than a cell: one letter per cell would not fit
+        row = min(rows - 1, int(word.middle // pitch))
+        column = min(max(0, round((box.left + box.right) / 2 / width - len(codes) / 2)), columns - len(codes))
+        end = column + len(codes)
+        if column < 0 or taken[row, max(0, column - 1) : end + 1].any():
+            continue
+        grow = OVERFLOW * box.height
+        area = (
+            max(0, round(box.top - grow)), round(box.bottom + grow),
+            max(0, round(box.left - grow)), round(box.right + grow),
+        )  # fmt: skip
+        inside, ground = _ground(tones, area)
+        margins = tuple(c for c in (column - 1, end) if 0 <= c < columns)
+        taken[row, max(0, column - 1) : end + 1] = True
+        spelled.append(Spelled(text, row, column, codes, inside > ground, area, ground, margins))
+        log.debug("spelling %r at row %d, column %d", text, row, column)
+    return spelled
+
+
+def _ground(tones: np.ndarray, area: tuple[int, int, int, int]) -> tuple[float, float]:
+    """(mean tone inside `area`, the median tone of the ring of GROUND_RING px around it)."""
+    top, bottom, left, right = area
+    outer = (max(0, top - GROUND_RING), bottom + GROUND_RING, max(0, left - GROUND_RING), right + GROUND_RING)
+    ring = np.zeros(tones.shape, bool)
+    ring[outer[0] : outer[1], outer[2] : outer[3]] = True
+    ring[top:bottom, left:right] = False
+    inside = tones[top:bottom, left:right]
+    return float(inside.mean()), float(np.median(tones[ring] if ring.any() else inside))
+
+
+def aim_at_ground(tones: np.ndarray, spelled: list[Spelled]) -> np.ndarray:
+    """`tones` with each spelled word's box at its ground, the big letters taken out."""
+    out = tones.copy()
+    for word in spelled:
+        top, bottom, left, right = word.area
+        out[top:bottom, left:right] = word.tone
+    return out

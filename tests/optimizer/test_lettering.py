@@ -1,0 +1,125 @@
+"""Lettering (optimizer/lettering.py): words in a photo spelled in letters on the print."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from optimizer import Renderer, Settings
+from optimizer.framing import Box
+from optimizer.lettering import Word, aim_at_ground, read_words, spell, tesseract
+
+CELL = (12, 24)
+needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="no tesseract-ocr (Debian)")
+
+
+def sign(text: str, ink: int, ground: int, size: int = 110, width: int = 1200, height: int = 500) -> Image.Image:
+    """`text` in Pillow's own scalable font, centred on a plain board: on the 504-px canvas of 42
+    columns its capitals are ~1.4 glyphs tall."""
+    img = Image.new("L", (width, height), ground)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=size)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    draw.text(((width - right - left) / 2, (height - bottom - top) / 2), text, font=font, fill=ink)
+    return img.convert("RGB")
+
+
+def cells_of(art_text: str, row: int) -> str:
+    return art_text.splitlines()[row]
+
+
+@needs_tesseract
+def test_a_sign_is_spelled_in_letters_on_the_print() -> None:
+    renderer = Renderer(Settings(columns=42, sweeps=2))
+    art = renderer.render(sign("HAPPY BIRTHDAY", ink=30, ground=230))
+    text = art.utf8()
+    assert "HAPPY" in text and "BIRTHDAY" in text, text
+    # Dark letters on a pale board print as plain (or emphasized) letters, with a space either side.
+    row = next(i for i, line in enumerate(text.splitlines()) if "HAPPY" in line)
+    column = cells_of(text, row).index("HAPPY")
+    modes = [art.mode_names[m] for m in art.modes[row, column : column + 5]]
+    assert set(modes) <= {"normal", "emphasized"}, modes
+    assert cells_of(text, row)[column - 1] == " "
+
+
+@needs_tesseract
+def test_light_letters_on_a_dark_board_are_spelled_reversed() -> None:
+    renderer = Renderer(Settings(columns=42, sweeps=2))
+    art = renderer.render(sign("EXIT HERE", ink=235, ground=40))
+    text = art.utf8()
+    row = next(i for i, line in enumerate(text.splitlines()) if "EXIT" in line)
+    column = cells_of(text, row).index("EXIT")
+    assert all("reverse" in art.mode_names[m] for m in art.modes[row, column : column + 4])
+
+
+@needs_tesseract
+def test_lettering_off_draws_the_letters_as_before() -> None:
+    photo = sign("HAPPY BIRTHDAY", ink=30, ground=230)
+    art = Renderer(Settings(columns=42, sweeps=2, lettering=False)).render(photo)
+    assert "HAPPY" not in art.utf8()
+
+
+def test_without_tesseract_a_photo_still_renders(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    tesseract.cache_clear()
+    try:
+        assert read_words(sign("OPEN", ink=30, ground=230)) == []
+        art = Renderer(Settings(columns=16, sweeps=1)).render(sign("OPEN", ink=30, ground=230))
+        assert art.columns == 16
+    finally:
+        tesseract.cache_clear()
+
+
+def test_a_word_goes_on_the_row_of_its_middle_centred_in_its_box() -> None:
+    tones = np.full((8 * 30, 42 * 12), 0.9, np.float32)
+    tones[95:140, 100:280] = 0.1  # the letters' ink, as a block
+    (word,) = spell([Word("OPEN", Box(100, 95, 280, 140), 96.0)], tones, (8, 42), CELL)
+    assert (word.row, word.column, word.codes) == (3, 14, tuple(b"OPEN"))  # middle 117 px: row 3 of 30-px rows
+    assert word.margins == (13, 18)
+    assert not word.light and word.tone == pytest.approx(0.9)
+
+
+def test_light_letters_are_told_from_dark_ones_by_their_ground() -> None:
+    tones = np.full((8 * 30, 42 * 12), 0.2, np.float32)
+    tones[95:140, 100:280] = 0.7
+    (word,) = spell([Word("EXIT", Box(100, 95, 280, 140), 96.0)], tones, (8, 42), CELL)
+    assert word.light and word.tone == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(
+    ("word", "why"),
+    [
+        (Word("OPEN", Box(100, 95, 280, 140), 70.0), "unsure"),
+        (Word("OPEN", Box(100, 100, 160, 112), 96.0), "small print: letters half a cell tall"),
+        (Word("OPEN", Box(40, 20, 480, 220), 96.0), "letters 8 cells tall: the search draws those"),
+        (Word("TONIGHT", Box(100, 95, 160, 140), 96.0), "7 letters in 5 cells"),
+        (Word("|~|", Box(100, 95, 280, 140), 96.0), "marks, not letters"),
+        (Word("é", Box(100, 95, 280, 140), 96.0), "one letter"),
+    ],
+)
+def test_what_is_not_spelled(word: Word, why: str) -> None:
+    tones = np.full((8 * 30, 42 * 12), 0.9, np.float32)
+    assert spell([word], tones, (8, 42), CELL) == [], why
+
+
+def test_words_never_overlap_and_the_surest_wins() -> None:
+    tones = np.full((8 * 30, 42 * 12), 0.9, np.float32)
+    words = [Word("BAR", Box(100, 95, 200, 140), 91.0), Word("OPEN", Box(100, 95, 220, 140), 97.0)]
+    (kept,) = spell(words, tones, (8, 42), CELL)
+    assert kept.text == "OPEN"
+
+
+def test_the_big_letters_are_taken_out_of_the_target() -> None:
+    renderer = Renderer(Settings(columns=42, sweeps=1))
+    tones = np.full((8 * 30, 42 * 12), 0.9, np.float32)
+    tones[95:140, 100:280] = 0.1
+    spelled = spell([Word("OPEN", Box(100, 95, 280, 140), 96.0)], tones, (8, 42), CELL)
+    aimed = aim_at_ground(tones, spelled)
+    assert aimed[90:145, 95:285].min() == pytest.approx(0.9)
+    held = renderer.letters(spelled, (8, 42))
+    codes = renderer.codes[held["keep"][3, 13:19].numpy()]
+    assert bytes(codes.tolist()) == b" OPEN "
+    assert held["keep_cost"][3, 13:19].min() > 0 and held["keep_cost"].count_nonzero() == 6
