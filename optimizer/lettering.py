@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from .framing import Box
+from .vocabulary import OCR
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +82,26 @@ class Spelled:
     margins: tuple[int, ...]
 
 
+class Reading:
+    """`read_words` of `img` in a thread, started now: tesseract's process reads while the renderer
+    finds the faces (on two cores the two overlap), and `words()` waits for it."""
+
+    def __init__(self, img: Image.Image):
+        self._words: list[Word] = []
+        self._thread = threading.Thread(target=self._read, args=(img,), name="lettering", daemon=True)
+        self._thread.start()
+
+    def _read(self, img: Image.Image) -> None:
+        self._words = read_words(img)
+
+    def words(self) -> list[Word]:
+        self._thread.join()
+        return self._words
+
+
 @lru_cache(maxsize=1)
 def tesseract() -> str | None:
-    found = shutil.which("tesseract")
+    found = shutil.which(OCR)
     if found is None:
         log.info("tesseract is not installed: words in photos are drawn, not spelled")
     return found

@@ -13,7 +13,7 @@ from .align import Alignment, fit_alignment
 from .art import Animation, Art
 from .framing import face_focus, fit_to_canvas, framing_box
 from .glyphs import ASCII, BLOCK_CODES, FULL_BLOCK, PRINTABLE, SPACE, load_atlas, load_atlas_file
-from .lettering import Spelled, aim_at_ground, read_words, spell
+from .lettering import Reading, Spelled, aim_at_ground, spell
 from .search import Problem, Progress, glyph_gram, glyph_texture, optimise
 from .settings import Settings
 from .target import darkest_printable, load_frames, printable_tone, rows_for, to_grey
@@ -216,17 +216,23 @@ class Renderer:
         # against them (and only for stills: a video's words move).
         fitted = self.fitted(framed, grid)
         tones = self._tones(fitted)
-        spelled = self.lettering(tones, grid)
+        reading = self.reading(tones)
+        focus = self.focus(fitted, grid)
+        spelled = self.lettering(reading, tones, grid)
         target = torch.from_numpy(printable_tone(aim_at_ground(tones, spelled), self.darkest)).to(self.device)
-        return self.art(self.choose(target, progress, focus=self.focus(fitted, grid), **self.letters(spelled, grid)))
+        return self.art(self.choose(target, progress, focus=focus, **self.letters(spelled, grid)))
 
-    def lettering(self, tones: np.ndarray, grid: tuple[int, int]) -> list[Spelled]:
-        """The words of the canvas (`tones`) to spell, where the settings letter and tesseract reads
-        any (optimizer/lettering.py)."""
+    def reading(self, tones: np.ndarray) -> Reading | None:
+        """Tesseract set reading the canvas (`tones`), where the settings letter (optimizer/lettering.py)."""
         if not self.settings.lettering:
+            return None
+        return Reading(Image.fromarray(np.round(tones * 255).astype(np.uint8)))
+
+    def lettering(self, reading: Reading | None, tones: np.ndarray, grid: tuple[int, int]) -> list[Spelled]:
+        """The words `reading` found on the canvas that are spelled, and where."""
+        if reading is None:
             return []
-        canvas = Image.fromarray(np.round(tones * 255).astype(np.uint8))
-        return spell(read_words(canvas), tones, grid, (self.atlas.cell_width, self.atlas.cell_height))
+        return spell(reading.words(), tones, grid, (self.atlas.cell_width, self.atlas.cell_height))
 
     def letters(self, spelled: list[Spelled], grid: tuple[int, int]) -> dict[str, torch.Tensor]:
         """The search's `keep` terms that hold each spelled word's letters in their cells: plain (or

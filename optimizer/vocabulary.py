@@ -19,6 +19,7 @@ from pathlib import Path
 SINGLE_MODES = ("normal", "reverse", "emphasized", "underline", "underline2")
 MODES = (*SINGLE_MODES, "emphasized+underline", "emphasized+underline2", "reverse+emphasized")
 FRAMINGS = ("fit", "fill", "subject")  # optimizer/framing.py
+OCR = "tesseract"  # the program lettering reads signs with, where installed (optimizer/lettering.py)
 
 DEFAULT_FONT_FILE = "terminus-normal.otb"
 

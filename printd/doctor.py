@@ -12,6 +12,7 @@ import errno
 import importlib
 import os
 import pwd
+import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import usb.core
+
+from optimizer.vocabulary import OCR
 
 from .booth.camera import Camera, CameraError
 from .config import Config
@@ -136,6 +139,8 @@ def diagnose(config: Config, user: str, usb_backend: Any = None) -> Iterator[Fin
         yield warning(f"checked as root, who may do what the service may not; fix: {INSTALL} (makes user printd)")
     yield from check_spool(config, user)
     yield from check_art_files(config, user)
+    if config.art.lettering:
+        yield check_lettering()
     yield from check_printers(config, usb_backend)
     if config.camera.enabled:
         yield check_camera(config)
@@ -195,6 +200,15 @@ def check_art_files(config: Config, user: str) -> Iterator[Finding]:
         else:
             yield error(f"{key} {path}: missing, or closed to user {user}; fix: correct {key} in "
                         f"{config.source or 'the config'}, or let user {user} read it")  # fmt: skip
+
+
+def check_lettering() -> Finding:
+    """Signs are spelled only where tesseract is installed; without it printd prints all the same."""
+    found = shutil.which(OCR)
+    if found:
+        return ok(f"lettering: {found} reads the signs in photos")
+    return warning(f"lettering: {OCR} is not installed, words on signs are drawn, not spelled; "
+                   "fix: apt install tesseract-ocr, or art.lettering: false")  # fmt: skip
 
 
 def check_printers(config: Config, usb_backend: Any = None) -> Iterator[Finding]:

@@ -3,11 +3,14 @@ real sockets and files (the spool, printer and camera are tests/test_install.py'
 
 from __future__ import annotations
 
+import shutil
 import socket
 from pathlib import Path
 
+import pytest
+
 from printd.config import load_config
-from printd.doctor import Severity, check_broker, check_triggers, check_web_port
+from printd.doctor import Severity, check_broker, check_lettering, check_triggers, check_web_port
 
 
 def config_with(tmp_path: Path, text: str):
@@ -48,3 +51,12 @@ def test_the_key_device_must_be_there(tmp_path: Path) -> None:
     device.write_bytes(b"")
     [there] = check_triggers(config_with(tmp_path, booth), "me")
     assert there.severity is Severity.OK
+
+
+def test_lettering_without_tesseract_is_a_warning_with_its_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    if shutil.which("tesseract"):
+        assert check_lettering().severity is Severity.OK
+    monkeypatch.setenv("PATH", "/nonexistent")
+    missing = check_lettering()
+    assert missing.severity is Severity.WARNING
+    assert "words on signs are drawn, not spelled" in missing.line and "fix: apt install tesseract-ocr" in missing.line
