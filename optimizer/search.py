@@ -175,7 +175,7 @@ def seen_target(
     itself, the two terms pulled apart and the glyph rows stayed pale (on benchmarks/faces.py's
     portraits: 52% shades, σ4 1.22; aimed at the darker tone 40%, 1.07). That darkening is of the
     tone (the σ blur) alone: applied to the detail as well it stretched it by pitch / cell height,
-    gain 2 acted as 2.5, and the poster's OPEN grew the halos that gain 4 gives (OCR read FEN)."""
+    so that gain 2 acted as 2.5 (and the poster of benchmarks/faces.py lost OPEN at 42 columns)."""
     height, width = target.shape
     pitch = cell_height + row_gap
     bands = target.reshape(height // pitch, 1, pitch, width)
