@@ -92,6 +92,9 @@ def test_the_seen_target_keeps_the_tone_and_exaggerates_the_detail() -> None:
     middle = (slice(8, 40), slice(8, 40))  # away from the edges, where the blur sees the whole picture
     assert float(boosted[middle].mean()) == pytest.approx(float(plain[middle].mean()), abs=2e-3)
     assert float(boosted[middle].std()) == pytest.approx(3 * float(plain[middle].std()), rel=0.05)
+    # Darker glyph rows for the pitch's tone shift the tone, not stretch the detail: at gain 1 the
+    # stripes are as strong as in the photo (stretched, gain 2 acted as 2.5 and the poster lost a word).
+    assert float(plain[middle].std()) == pytest.approx(float(stripes[middle].std()), rel=0.05)
 
 
 def test_the_seen_target_is_the_tone_the_glyph_rows_must_carry_for_the_pitch() -> None:
@@ -102,7 +105,7 @@ def test_the_seen_target_is_the_tone_the_glyph_rows_must_carry_for_the_pitch() -
     glyph_rows = (30 * tone - 6) / 24
     torch.testing.assert_close(flat, torch.full((48, 48), glyph_rows))
     assert (24 * glyph_rows + 6) / 30 == pytest.approx(tone)
-    assert float(seen_target(torch.full((60, 48), 0.2), 24, 6, gain=1.0, sigma=4.0).max()) == 0.0  # black: solid
+    assert float(seen_target(torch.full((60, 48), 0.2), 24, 6, gain=1.0, sigma=4.0).max()) < 1e-6  # black: solid
 
 
 def test_refinement_ends_where_no_single_glyph_change_helps(small_problem: tuple[Renderer, Problem]) -> None:
