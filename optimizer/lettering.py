@@ -30,7 +30,7 @@ from .vocabulary import OCR
 
 log = logging.getLogger(__name__)
 
-# Tesseract's word confidence (0–100). On 29 photos and signs every false or misread word of 2
+# Tesseract's word confidence (0–100). On 30 photos and signs every false or misread word of 2
 # letters or more scored ≤ 83 (HELLU for the gallery's HELLO), the signs' words 89–97.
 MIN_CONFIDENCE = 85.0
 # A word's box this many glyph heights tall is lettering to spell: smaller is small print, and
