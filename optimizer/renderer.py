@@ -157,15 +157,15 @@ class Renderer:
         glyphs can print, black to the darkest cell (docs/architecture.md, "Quality"). With solid
         cells that is the metric's own mapping; an ASCII-only set (discord) aims at its own range
         instead of printing a field of @ wherever the photo is darker than its darkest glyph."""
-        return self._paper_tone(self.fitted(img, grid))
+        return self._paper_tone(self._tones(self.fitted(img, grid)))
 
     def aims(self, img: Image.Image, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The target (`target`) and the faces (`focus`) of one photo, fitted to the canvas once."""
         fitted = self.fitted(img, grid)
-        return self._paper_tone(fitted), self.focus(fitted, grid)
+        return self._paper_tone(self._tones(fitted)), self.focus(fitted, grid)
 
-    def _paper_tone(self, fitted: Image.Image) -> torch.Tensor:
-        return torch.from_numpy(printable_tone(self._tones(fitted), self.darkest)).to(self.device)
+    def _paper_tone(self, tones: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(printable_tone(tones, self.darkest)).to(self.device)
 
     def align(self, target: torch.Tensor) -> Alignment:
         ink = self.ink[~self.blocky] if (~self.blocky).any() else self.ink  # edges drawn by characters
@@ -219,7 +219,7 @@ class Renderer:
         reading = self.reading(tones)
         focus = self.focus(fitted, grid)
         spelled = self.lettering(reading, tones, grid)
-        target = torch.from_numpy(printable_tone(aim_at_ground(tones, spelled), self.darkest)).to(self.device)
+        target = self._paper_tone(aim_at_ground(tones, spelled))
         return self.art(self.choose(target, progress, focus=focus, **self.letters(spelled, grid)))
 
     def reading(self, tones: np.ndarray) -> Reading | None:
