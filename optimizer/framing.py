@@ -7,19 +7,19 @@
   salient region. What a photo booth wants: at 42 columns a
   whole-body shot leaves a face of 5×4 cells, which reads as nothing.
 
-Faces are found by OpenCV's Haar cascades (Viola–Jones), whose trained data ships inside the
-opencv-python wheel: a classical detector, but one that needs no download and runs in
-milliseconds on a booth's CPU. Frontal and profile cascades are both tried.
+Faces are found by MTCNN (optimizer/faces.py), whose weights come from a wheel on PyPI: nothing is
+downloaded at run time, and a canvas takes 0.04–0.18 s of a booth's CPU.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from .faces import CELL, detect
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,7 @@ HEAD_ROOM = 0.18
 GROUP = 3  # this many faces or more are a group, framed whole
 FOCUS_GROW = 0.15  # a face's box, grown by this much each side, is where detail is drawn larger
 DETECT_SIZE = 1280  # the detector sees the photo at most this large (a group's faces stay ≥ 50 px)
-# A face's box is searched for eyes at this width (a group's 50-px faces scaled up: the eye
-# cascades were trained on 20-px eyes), in its upper EYE_SHARE.
-EYE_VIEW = 240
-EYE_SHARE = 0.6
+LEAST_FACE = 1 / 16  # of the photo's shorter side: a face smaller than this is not the subject
 
 
 @dataclass(frozen=True)
@@ -68,85 +65,35 @@ class Box:
         return round(self.left), round(self.top), round(self.right), round(self.bottom)
 
 
-@lru_cache(maxsize=2)
-def _cascades(*names: str) -> list[object]:
-    import cv2  # only subject framing and face focus need OpenCV
-
-    cascades = [cv2.CascadeClassifier(cv2.data.haarcascades + name) for name in names]
-    return [c for c in cascades if not c.empty()]
-
-
-FACE_CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_profileface.xml")
-EYE_CASCADES = ("haarcascade_eye.xml", "haarcascade_eye_tree_eyeglasses.xml")
-
-
 def find_faces(img: Image.Image) -> list[Box]:
-    """Faces in the photo, in its pixel coordinates, largest first; overlapping finds merged."""
+    """Faces in the photo, in its pixel coordinates, largest first; overlapping finds merged.
+
+    MTCNN's box runs from the brows to the chin and from cheek to cheek; each is taken as the
+    square as tall as it, about the same centre, which holds the forehead and the ears as well (the
+    head that FACE_SHARE, HEAD_ROOM and FOCUS_GROW were chosen for)."""
     scale = min(1.0, DETECT_SIZE / max(img.size))
-    small = img.convert("L").resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))))
-    grey = equalised(small)
-    found: list[Box] = []
-    for cascade in _cascades(*FACE_CASCADES):
-        least = max(24, min(grey.shape) // 16)  # a face smaller than this is not the subject
-        for flipped in (False, True):  # the profile cascade only knows faces looking one way
-            view = grey[:, ::-1] if flipped else grey
-            hits = cascade.detectMultiScale(view, scaleFactor=1.1, minNeighbors=4, minSize=(least, least))
-            for x, y, w, h in np.asarray(hits).reshape(-1, 4):
-                left = grey.shape[1] - x - w if flipped else x
-                found.append(Box(left / scale, y / scale, (left + w) / scale, (y + h) / scale))
+    small = img.convert("RGB").resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))))
+    found = []
+    for left, top, right, bottom in detect(np.asarray(small), max(CELL, round(min(small.size) * LEAST_FACE))):
+        half, middle = (bottom - top) / 2, (left + right) / 2
+        found.append(Box((middle - half) / scale, top / scale, (middle + half) / scale, bottom / scale))
     return _merge(found)
 
 
 def face_focus(img: Image.Image, grid: tuple[int, int], grow: float = FOCUS_GROW) -> np.ndarray:
     """(R, C) in [0, 1]: how much of each cell of a grid laid over `img` (the canvas as printed,
     gaps included) lies on a face, each face's box grown by `grow` of its size on every side so
-    that the hairline, ears and chin count too; only faces with eyes (`has_eyes`) count. Face and
-    eye detectors, not the objective, decide where people will look."""
+    that the hairline, ears and chin count too. The face detector, not the objective, decides
+    where people will look."""
     rows, cols = grid
-    faces = find_faces(img)
-    if not faces:
-        return np.zeros(grid, np.float32)
-    grey = equalised(img)  # the eyes are looked for at full size
     focus = np.zeros((img.height, img.width), np.float32)
-    for box in faces:
-        if not has_eyes(grey, box):
-            # The face cascade also finds "faces" in letters and fur (one in the poster of
-            # benchmarks/faces.py, whose words then drew as faces and OCR lost one; one in the dog):
-            # the gain is for faces with eyes.
-            log.debug("no eyes in %s: not drawn as a face", box.rounded())
-            continue
+    for box in find_faces(img):
         gx, gy = grow * box.width, grow * box.height
         left, top = max(0, round(box.left - gx)), max(0, round(box.top - gy))
         right, bottom = min(img.width, round(box.right + gx)), min(img.height, round(box.bottom + gy))
         focus[top:bottom, left:right] = 1.0
     cells = focus[: rows * (img.height // rows), : cols * (img.width // cols)]
     return cells.reshape(rows, img.height // rows, cols, img.width // cols).mean(axis=(1, 3))
-
-
-def equalised(img: Image.Image) -> np.ndarray:
-    """The photo's grey, its histogram equalised as the cascades were trained on."""
-    import cv2
-
-    return cv2.equalizeHist(np.asarray(img.convert("L")))
-
-
-def has_eyes(grey: np.ndarray, box: Box) -> bool:
-    """Whether OpenCV's eye cascades (with and without glasses) find an eye in the upper part of a
-    face's box in `grey` (equalised), the box seen EYE_VIEW wide."""
-    import cv2
-
-    left, top, right, bottom = box.rounded()
-    face = grey[max(0, top) : bottom, max(0, left) : right]
-    if face.size == 0:
-        return False
-    shrink = face.shape[1] > EYE_VIEW
-    view = cv2.resize(face, (EYE_VIEW, EYE_VIEW), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-    upper = view[: round(EYE_VIEW * EYE_SHARE)]
-    least = EYE_VIEW // 10
-    for cascade in _cascades(*EYE_CASCADES):
-        if len(cascade.detectMultiScale(upper, scaleFactor=1.1, minNeighbors=3, minSize=(least, least))):
-            return True
-    return False
 
 
 def _merge(boxes: list[Box]) -> list[Box]:

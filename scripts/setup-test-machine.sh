@@ -4,7 +4,8 @@
 # fleet tests start their own broker on a loopback port; no service is enabled), systemd's tools
 # and python3-venv (the install test runs scripts/install.sh into a temporary root: systemd-sysusers,
 # systemd-tmpfiles, systemctl --root, systemd-analyze verify, a venv from Debian's Python), Debian's
-# tesseract-ocr (the renderer's lettering reads signs with it) and the project with its test extras.
+# tesseract-ocr (the renderer's lettering reads signs with it), the project with its test extras and
+# the face detector's weights (weights.txt).
 # Run as root, or with sudo for the apt step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,3 +16,4 @@ if ! command -v chromium >/dev/null 2>&1 || [ ! -x /usr/sbin/mosquitto ] || ! co
     $SUDO apt-get install -y -qq --no-install-recommends chromium mosquitto systemd python3-venv tesseract-ocr >/dev/null
 fi
 python3 -m pip install -q -c constraints.txt -e '.[test]'
+python3 -m pip install -q --no-deps --require-hashes -r weights.txt

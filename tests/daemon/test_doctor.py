@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from printd import doctor
 from printd.config import load_config
-from printd.doctor import Severity, check_broker, check_lettering, check_triggers, check_web_port
+from printd.doctor import Severity, check_broker, check_faces, check_lettering, check_triggers, check_web_port
 
 
 def config_with(tmp_path: Path, text: str):
@@ -60,3 +61,12 @@ def test_lettering_without_tesseract_is_a_warning_with_its_fix(monkeypatch: pyte
     missing = check_lettering()
     assert missing.severity is Severity.WARNING
     assert "words on signs are drawn, not spelled" in missing.line and "fix: apt install tesseract-ocr" in missing.line
+
+
+def test_faces_without_the_detectors_weights_are_a_warning_with_its_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert check_faces().severity is Severity.OK  # the test machine installs weights.txt
+    monkeypatch.setattr(doctor, "face_weights_dir", lambda: None)
+    missing = check_faces()
+    assert missing.severity is Severity.WARNING
+    assert "faces are drawn like the rest" in missing.line
+    assert "fix: scripts/install.sh again, or pip install --no-deps --require-hashes -r weights.txt" in missing.line
