@@ -15,7 +15,7 @@ from .align import Alignment, fit_alignment
 from .art import Animation, Art
 from .framing import face_focus, fit_to_canvas, framing_box
 from .glyphs import ASCII, BLOCK_CODES, FULL_BLOCK, PRINTABLE, SPACE, load_atlas, load_atlas_file
-from .lettering import Reading, Spelled, aim_at_ground, spell
+from .lettering import Reading, Spelled, aim_at_ground, spell, tesseract
 from .search import Problem, Progress, glyph_gram, glyph_texture, optimise
 from .settings import Settings
 from .target import darkest_printable, load_frames, printable_tone, rows_for, to_grey
@@ -240,8 +240,9 @@ class Renderer:
         return self.art(self.choose(target, progress, focus=focus, **self.letters(spelled, grid)))
 
     def reading(self, tones: np.ndarray) -> Reading | None:
-        """Tesseract set reading the canvas (`tones`), where the settings letter (optimizer/lettering.py)."""
-        if not self.settings.lettering:
+        """Tesseract set reading the canvas (`tones`), where the settings letter and it is installed
+        (optimizer/lettering.py)."""
+        if not self.settings.lettering or tesseract() is None:
             return None
         return Reading(Image.fromarray(np.round(tones * 255).astype(np.uint8)))
 
