@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from optimizer import Renderer, Settings
@@ -43,6 +44,17 @@ def test_a_sign_is_spelled_in_letters_on_the_print() -> None:
     modes = [art.mode_names[m] for m in art.modes[row, column : column + 5]]
     assert set(modes) <= {"normal", "emphasized"}, modes
     assert cells_of(text, row)[column - 1] == " "
+
+
+@needs_tesseract
+def test_the_search_gets_its_threads_back_after_the_faces_found_beside_tesseract() -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        Renderer(Settings(columns=16, sweeps=1)).render(sign("OPEN", ink=30, ground=230))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
 
 
 @needs_tesseract
