@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,18 +29,39 @@ STILL = 2 / 255  # a cell whose target moved less than this everywhere did not c
 LETTER_HELD = 1e6  # what leaving a spelled letter costs the search: more than any cell's whole error
 
 
-@contextmanager
-def _one_thread_while(reading: bool) -> Iterator[None]:
-    """Torch on one thread while tesseract reads (`reading`): the face detector then runs beside
-    tesseract's process, one core each, instead of two threads spinning against it at every op
-    (warm renders 0.05-0.2 s quicker on two cores, benchmarks/faces.py's pictures)."""
-    threads = torch.get_num_threads()
-    if reading:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+class OneThreadWhileReading:
+    """Torch on one thread while tesseract reads: the face detector then runs beside tesseract's
+    process, one core each, instead of two threads spinning against it at every op
+    (`benchmarks.speed`: warm renders ×0.89 wall on two cores). Renders in other threads (the guest
+    page's previews beside the daemon's worker) share torch's thread count, so it goes back to what
+    it was before the first of them only when the last is done: restored by each on its own, a
+    preview's count of 1 could be put back for good."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._threads = 0
+
+    @contextmanager
+    def __call__(self, reading: bool) -> Iterator[None]:
+        if not reading:
+            yield
+            return
+        with self._lock:
+            if not self._inside:
+                self._threads = torch.get_num_threads()
+                torch.set_num_threads(1)
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._inside -= 1
+                if not self._inside:
+                    torch.set_num_threads(self._threads)
+
+
+one_thread_while_reading = OneThreadWhileReading()
 
 
 def pick_device(preference: str = "auto") -> torch.device:
@@ -233,7 +255,7 @@ class Renderer:
         fitted = self.fitted(framed, grid)
         tones = self._tones(fitted)
         reading = self.reading(tones)
-        with _one_thread_while(reading is not None):
+        with one_thread_while_reading(reading is not None):
             focus = self.focus(fitted, grid)
         spelled = self.lettering(reading, tones, grid)
         target = self._paper_tone(aim_at_ground(tones, spelled))

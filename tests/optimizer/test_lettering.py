@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from optimizer import Renderer, Settings
 from optimizer.framing import Box
 from optimizer.lettering import Word, aim_at_ground, read_words, spell, tesseract
+from optimizer.renderer import one_thread_while_reading
 
 CELL = (12, 24)
 needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="no tesseract-ocr (Debian)")
@@ -53,6 +54,23 @@ def test_the_search_gets_its_threads_back_after_the_faces_found_beside_tesseract
     try:
         Renderer(Settings(columns=16, sweeps=1)).render(sign("OPEN", ink=30, ground=230))
         assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_renders_in_two_threads_give_torch_back_the_threads_it_had_before_the_first() -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        first, second = one_thread_while_reading(True), one_thread_while_reading(True)
+        first.__enter__()
+        second.__enter__()  # a preview starts while the worker's tesseract reads
+        first.__exit__(None, None, None)
+        assert torch.get_num_threads() == 1  # the preview's tesseract still reads
+        second.__exit__(None, None, None)
+        assert torch.get_num_threads() == 2
+        with one_thread_while_reading(False):
+            assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
 
