@@ -3,7 +3,8 @@ cascaded convolutional networks"), three small networks run by torch on the CPU.
 
 - P-Net slides a 12-px window over a pyramid of the photo and proposes boxes;
 - R-Net rejects most of them on 24-px crops and refines the rest;
-- O-Net decides on 48-px crops (it also finds the eyes, nose and mouth; a face must have them).
+- O-Net decides on 48-px crops (it also places the eyes, nose and mouth corners: not used here, as
+  more gain at them did not draw them; docs/architecture.md §3).
 
 Why not OpenCV's Haar cascades, which did this before: on the 14 pictures of benchmarks/faces.py they
 took 0.2–0.9 s of a 2-core CPU per canvas (two cascades, each run mirrored too, and an eye check),
