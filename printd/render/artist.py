@@ -3,9 +3,11 @@ from `Art` to the files beside it (text, modes, preview)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,14 +97,53 @@ class Printable:
         return length_mm(self.receipt(printer), paper_for(printer), self.atlas.cell_height)
 
 
+class Rendered:
+    """The last few renders of this process, by the picture's bytes and the settings. The guest page
+    renders a preview before the guest taps print, and the daemon's worker then renders the job
+    again: with the same bytes and settings that is the same art (the renderer is seeded), so it
+    is taken from here instead of costing a second render (a second of a 2-core booth's CPU, more
+    on a Pi) between the tap and the paper."""
+
+    KEEP = 8
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._works: OrderedDict[tuple[str, Settings], Animation] = OrderedDict()
+
+    def get(self, key: tuple[str, Settings]) -> Animation | None:
+        with self._lock:
+            if key in self._works:
+                self._works.move_to_end(key)
+            return self._works.get(key)
+
+    def put(self, key: tuple[str, Settings], work: Animation) -> None:
+        with self._lock:
+            self._works[key] = work
+            while len(self._works) > self.KEEP:
+                self._works.popitem(last=False)
+
+
+RENDERED = Rendered()  # shared by the process's artists: the guest page's previewer and the worker
+
+
+def digest(path: Path) -> str | None:
+    """The picture's SHA-256; None where it cannot be read (the renderer then says why)."""
+    try:
+        with path.open("rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
 class Artist:
     """The one render-and-encode path, for `printd send` without a daemon and for the daemon's
     render worker. A renderer is prepared once per distinct settings and a few are kept warm."""
 
     KEEP = 4
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, rendered: Rendered = RENDERED):
         self.config = config
+        self.rendered = rendered
         self._renderers: OrderedDict[Settings, Renderer] = OrderedDict()
 
     def settings(self, art: JobArt, printer: PrinterConfig | None = None) -> Settings:
@@ -135,7 +176,14 @@ class Artist:
         """The image (an animation prints as a flip-book), refused when longer than any printer
         it may go to allows."""
         renderer = self.renderer(art, printer)
-        work = render_path(renderer, path, progress)
+        sha = digest(path)
+        work = self.rendered.get((sha, renderer.settings)) if sha else None
+        if work is None:
+            work = render_path(renderer, path, progress)
+            if sha:
+                self.rendered.put((sha, renderer.settings), work)
+        else:
+            log.debug("%s: rendered before with these settings", path.name)
         printable = Printable(work.strip(), renderer.atlas, raster)
         for target in (printer,) if printer else self.config.pool:
             length = printable.length_mm(target)
