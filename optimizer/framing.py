@@ -116,15 +116,20 @@ def salient_box(img: Image.Image, aspect: float, share: float = 0.75) -> Box:
     h, w = energy.shape
     ys, xs = np.mgrid[0:h, 0:w]
     energy *= 1.0 - 0.5 * (((xs - w / 2) / w) ** 2 + ((ys - h / 2) / h) ** 2)
-    win_w = w * share
-    win_h = min(h * share if aspect * win_w > h * share else aspect * win_w, h)
-    win_w = min(w, win_h / aspect)
-    win_w, win_h = max(1, round(win_w)), max(1, round(win_h))
-    summed = np.pad(energy, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
-    sums = summed[win_h:, win_w:] - summed[:-win_h, win_w:] - summed[win_h:, :-win_w] + summed[:-win_h, :-win_w]
-    top, left = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    # The window in the photo's pixels: the grid's cells are not square where its 2 rows stand for
+    # a strip's few pixels (a 10000×50 strip's window, sized in cells, came out at 1:12, not 1:3,
+    # and printed as one row).
+    win_w = img.width * share
+    win_h = min(img.height * share if aspect * win_w > img.height * share else aspect * win_w, img.height)
+    win_w = min(img.width, win_h / aspect)
     sx, sy = img.width / w, img.height / h
-    return Box(left * sx, top * sy, (left + win_w) * sx, (top + win_h) * sy)
+    cells_w, cells_h = min(w, max(1, round(win_w / sx))), min(h, max(1, round(win_h / sy)))
+    summed = np.pad(energy, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    sums = summed[cells_h:, cells_w:] - summed[:-cells_h, cells_w:] - summed[cells_h:, :-cells_w]
+    sums += summed[:-cells_h, :-cells_w]
+    top, left = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    x, y = min(left * sx, img.width - win_w), min(top * sy, img.height - win_h)
+    return Box(x, y, x + win_w, y + win_h)
 
 
 def subject_box(img: Image.Image) -> Box:

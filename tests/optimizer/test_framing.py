@@ -74,6 +74,10 @@ def test_a_panorama_is_cropped_to_a_strip_not_printed_as_one_line() -> None:
     assert box.height / box.width >= 1 / 3 - 1e-6
     renderer = Renderer(Settings(columns=42, sweeps=1))
     assert renderer.grid_for(renderer.frame(pano))[0] >= 5
+    strip = Image.fromarray((np.random.default_rng(0).random((50, 10000)) * 255).astype(np.uint8)).convert("RGB")
+    box = framing_box(strip, "fit")  # 50 px tall: its 2 grid rows are 25 px each, its columns 104
+    assert box.height == 50 and abs(box.height / box.width - 1 / 3) < 1e-6
+    assert renderer.grid_for(renderer.frame(strip))[0] >= 5
 
 
 def test_fit_letterboxes_and_fill_crops_when_the_rows_are_fixed() -> None:
