@@ -60,7 +60,7 @@ class Settings:
     # Twice outside faces: at 4 the poster's letters grew halos and OCR read 1 of its 3 words (3 at 2).
     detail_gain: float = 2.0
     detail_sigma: float = 4.0
-    # Inside faces with eyes (framing.face_focus) the detail is drawn larger: eyes, brows, glasses and a smile
+    # Inside faces (framing.face_focus) the detail is drawn larger: eyes, brows, glasses and a smile
     # are what make a print a person (benchmarks/faces.py measured it). 15 is the 12 measured when
     # seen_target stretched the detail by pitch / cell height as well (the same faces, bit for bit).
     face_gain: float = 15.0
