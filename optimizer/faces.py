@@ -8,9 +8,9 @@ cascaded convolutional networks"), three small networks run by torch on the CPU.
 
 Why not OpenCV's Haar cascades, which did this before: on the 14 pictures of benchmarks/faces.py they
 took 0.2–0.9 s of a 2-core CPU per canvas (two cascades, each run mirrored too, and an eye check),
-half of a render; MTCNN takes 0.04–0.18 s. The cascades also found "faces" in a poster's letters,
-a dog's fur and a sign's panel, which then needed the eye check; MTCNN finds none there and every
-face of the portraits and the group.
+half of a render; MTCNN takes 0.04–0.18 s. The cascades also put false boxes on a poster's letters,
+a dog's fur, a sign's panel and a hand, which the eye check had to catch (it let the panel and the
+hand through); MTCNN finds none there, and every face of the portraits and the group.
 
 The trained weights are facenet-pytorch's (MIT), inside its wheel on PyPI. That package is installed
 for its data alone (`weights.txt`, `pip install --no-deps`: its code pins a torch of 2024, and
