@@ -12,20 +12,26 @@ letters again around the small ones. OCR finds; it is never part of the objectiv
 
 from __future__ import annotations
 
+import atexit
 import csv
 import io
 import logging
 import os
-import shutil
+import select
 import subprocess
+import sys
 import threading
+import time
+from ctypes.util import find_library
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from .framing import Box
+from .reading_process import REPLY, REQUEST
 from .vocabulary import OCR
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,10 @@ GROUND_RING = 3  # px around a word's box taken as its ground
 # A word's box grown by this share of its height on every side aims at the ground: tesseract's
 # boxes are tight, and the letters' antialiased rims outside them drew stray marks.
 OVERFLOW = 0.1
+PROCESS = Path(__file__).with_name("reading_process.py")
+# The columns of tesseract's TSV, whose header line its C API leaves out.
+TSV_COLUMNS = ("level", "page_num", "block_num", "par_num", "line_num", "word_num",
+               "left", "top", "width", "height", "conf", "text")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -83,8 +93,8 @@ class Spelled:
 
 
 class Reading:
-    """`read_words` of `img` in a thread, started now: tesseract's process reads while the renderer
-    finds the faces (on two cores the two overlap), and `words()` waits for it."""
+    """`read_words` of `img` in a thread, started now: tesseract reads while the renderer finds the
+    faces (on two cores the two overlap), and `words()` waits for it."""
 
     def __init__(self, img: Image.Image):
         self._words: list[Word] = []
@@ -99,12 +109,124 @@ class Reading:
         return self._words
 
 
+class ReadingFailed(Exception):
+    """Tesseract's reading process failed, or took longer than OCR_SECONDS."""
+
+
+class Tesseract:
+    """Tesseract's reading process (optimizer/reading_process.py), started at the first reading and
+    kept: a new `tesseract` program per render spent 0.15–0.2 s loading its English model, most of
+    what it took to read a portrait's canvas (0.05 s once loaded). In a process of its own, not
+    loaded into the renderer's, so that it runs on one OpenMP thread beside torch's and a crash or
+    a hang in it costs one render its lettering, never the daemon: a process that fails is stopped
+    and the next reading starts another. One reading at a time (the guest page's previews and the
+    worker share it)."""
+
+    def __init__(self, library: str):
+        self.library = library
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._owner = 0  # the pid that started the process: a forked child starts its own
+        self._unusable: str | None = None
+        atexit.register(self.stop)
+
+    @property
+    def pid(self) -> int | None:
+        """The reading process's, while one runs."""
+        return self._process.pid if self._process is not None else None
+
+    def tsv(self, img: Image.Image) -> str | None:
+        """Tesseract's TSV of the 8-bit grey `img`; None where it failed (logged)."""
+        with self._lock:
+            if self._unusable is not None:
+                return None
+            try:
+                process = self._started()
+                deadline = time.monotonic() + OCR_SECONDS
+                self._send(process, REQUEST.pack(img.width, img.height) + img.tobytes(), deadline)
+                kind, payload = self._reply(process, deadline)
+            except (OSError, ReadingFailed) as exc:
+                self._stop()
+                log.warning("tesseract failed, words are drawn, not spelled: %s", exc)
+                return None
+            if kind != b"T":
+                log.warning("tesseract failed, words are drawn, not spelled: %s", payload.decode("utf-8", "replace"))
+                return None
+            return payload.decode("utf-8", "replace")
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        if self._process is not None and self._owner == os.getpid() and self._process.poll() is None:
+            return self._process
+        self._process = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(PROCESS), self.library],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+        )  # fmt: skip
+        self._owner = os.getpid()
+        kind, payload = self._reply(self._process, time.monotonic() + OCR_SECONDS)
+        if kind != b"R":
+            # Not installed as it should be (no English model): the same at every render.
+            self._unusable = payload.decode("utf-8", "replace")
+            raise ReadingFailed(self._unusable)
+        return self._process
+
+    @staticmethod
+    def _send(process: subprocess.Popen[bytes], data: bytes, deadline: float) -> None:
+        """`data` to the process by `deadline`: a process that hangs stops reading, and a blocking
+        write would wait on its full pipe for good."""
+        assert process.stdin is not None
+        into = process.stdin.fileno()
+        os.set_blocking(into, False)
+        left = memoryview(data)
+        while left:
+            if not select.select([], [into], [], max(0.0, deadline - time.monotonic()))[1]:
+                raise ReadingFailed(f"no answer in {OCR_SECONDS:.0f} s")
+            left = left[os.write(into, left) :]
+
+    def _reply(self, process: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, bytes]:
+        kind, length = REPLY.unpack(self._exactly(process, REPLY.size, deadline))
+        return kind, self._exactly(process, length, deadline)
+
+    @staticmethod
+    def _exactly(process: subprocess.Popen[bytes], size: int, deadline: float) -> bytes:
+        assert process.stdout is not None
+        out = process.stdout.fileno()
+        got = bytearray()
+        while len(got) < size:
+            if not select.select([out], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                raise ReadingFailed(f"no answer in {OCR_SECONDS:.0f} s")
+            chunk = os.read(out, size - len(got))
+            if not chunk:
+                raise ReadingFailed(f"its process ended (exit status {process.wait()})")
+            got += chunk
+        return bytes(got)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def _stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or self._owner != os.getpid():
+            return
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                pipe.close()
+        try:
+            process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @lru_cache(maxsize=1)
-def tesseract() -> str | None:
-    found = shutil.which(OCR)
-    if found is None:
+def tesseract() -> Tesseract | None:
+    """The process's tesseract, where libtesseract is installed."""
+    library = find_library(OCR)
+    if library is None:
         log.info("tesseract is not installed: words in photos are drawn, not spelled")
-    return found
+        return None
+    return Tesseract(library)
 
 
 def read_words(img: Image.Image) -> list[Word]:
@@ -114,25 +236,14 @@ def read_words(img: Image.Image) -> list[Word]:
     of a portrait (11, sparse text, missed the card; 6, one block, read junk and took 40% longer),
     and the fastest. Tesseract's layout still misses some cards in busy photos (a card pasted on
     the astronaut was read at 1 of 9 sizes and places): those are drawn, not spelled."""
-    binary = tesseract()
-    if binary is None:
+    engine = tesseract()
+    if engine is None:
         return []
-    png = io.BytesIO()
-    # Zlib's fastest level: at its default a photo's canvas took 0.25 s to compress, as long as
-    # tesseract takes to read it.
     big = img.convert("L").resize((img.width * OCR_SCALE, img.height * OCR_SCALE), Image.Resampling.LANCZOS)
-    big.save(png, "PNG", compress_level=1)
-    # One thread: tesseract's OpenMP threads spin against the renderer's on a small machine.
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-    try:
-        done = subprocess.run(
-            [binary, "stdin", "stdout", "--psm", "4", "tsv"],
-            input=png.getvalue(), capture_output=True, timeout=OCR_SECONDS, env=env, check=True,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.warning("tesseract failed, words are drawn, not spelled: %s", exc)
+    tsv = engine.tsv(big)
+    if tsv is None:
         return []
-    rows = csv.DictReader(io.StringIO(done.stdout.decode("utf-8", "replace")), delimiter="\t", quoting=csv.QUOTE_NONE)
+    rows = csv.DictReader(io.StringIO(tsv), fieldnames=TSV_COLUMNS, delimiter="\t", quoting=csv.QUOTE_NONE)
     lines: dict[tuple[str, ...], Box] = {}
     words = []
     for row in rows:

@@ -20,7 +20,7 @@ from pathlib import Path
 SINGLE_MODES = ("normal", "reverse", "emphasized", "underline", "underline2")
 MODES = (*SINGLE_MODES, "emphasized+underline", "emphasized+underline2", "reverse+emphasized")
 FRAMINGS = ("fit", "fill", "subject")  # optimizer/framing.py
-OCR = "tesseract"  # the program lettering reads signs with, where installed (optimizer/lettering.py)
+OCR = "tesseract"  # the library lettering reads signs with (libtesseract), where installed (optimizer/lettering.py)
 # The package whose wheel holds the face detector's weights (optimizer/faces.py), installed for its
 # data alone: weights.txt, with `pip install --no-deps`.
 FACE_WEIGHTS = "facenet-pytorch"

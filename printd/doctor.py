@@ -12,7 +12,6 @@ import errno
 import importlib
 import os
 import pwd
-import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 
 import usb.core
 
+from optimizer import lettering
 from optimizer.vocabulary import FACE_WEIGHTS, OCR, face_weights_dir
 
 from .booth.camera import Camera, CameraError
@@ -215,11 +215,11 @@ def check_faces() -> Finding:
 
 
 def check_lettering() -> Finding:
-    """Signs are spelled only where tesseract is installed; without it printd prints all the same."""
-    found = shutil.which(OCR)
+    """Signs are spelled only where libtesseract is installed; without it printd prints all the same."""
+    found = lettering.find_library(OCR)
     if found:
         return ok(f"lettering: {found} reads the signs in photos")
-    return warning(f"lettering: {OCR} is not installed, words on signs are drawn, not spelled; "
+    return warning(f"lettering: lib{OCR} is not installed, words on signs are drawn, not spelled; "
                    "fix: apt install tesseract-ocr, or art.lettering: false")  # fmt: skip
 
 

@@ -3,12 +3,12 @@ real sockets and files (the spool, printer and camera are tests/test_install.py'
 
 from __future__ import annotations
 
-import shutil
 import socket
 from pathlib import Path
 
 import pytest
 
+from optimizer import lettering
 from printd import doctor
 from printd.config import load_config
 from printd.doctor import Severity, check_broker, check_faces, check_lettering, check_triggers, check_web_port
@@ -55,9 +55,9 @@ def test_the_key_device_must_be_there(tmp_path: Path) -> None:
 
 
 def test_lettering_without_tesseract_is_a_warning_with_its_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    if shutil.which("tesseract"):
+    if lettering.find_library("tesseract"):
         assert check_lettering().severity is Severity.OK
-    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(lettering, "find_library", lambda name: None)
     missing = check_lettering()
     assert missing.severity is Severity.WARNING
     assert "words on signs are drawn, not spelled" in missing.line and "fix: apt install tesseract-ocr" in missing.line

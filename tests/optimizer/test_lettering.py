@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
+import os
+import signal
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from optimizer import Renderer, Settings
+from optimizer import Renderer, Settings, lettering
 from optimizer.framing import Box
 from optimizer.lettering import Word, aim_at_ground, read_words, spell, tesseract
 from optimizer.renderer import one_thread_while_reading
 
 CELL = (12, 24)
-needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="no tesseract-ocr (Debian)")
+needs_tesseract = pytest.mark.skipif(lettering.find_library("tesseract") is None, reason="no tesseract-ocr (Debian)")
 
 
 def sign(text: str, ink: int, ground: int, size: int = 110, width: int = 1200, height: int = 500) -> Image.Image:
@@ -93,7 +94,7 @@ def test_lettering_off_draws_the_letters_as_before() -> None:
 
 
 def test_without_tesseract_a_photo_still_renders(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(lettering, "find_library", lambda name: None)
     tesseract.cache_clear()
     try:
         assert read_words(sign("OPEN", ink=30, ground=230)) == []
@@ -101,6 +102,47 @@ def test_without_tesseract_a_photo_still_renders(monkeypatch: pytest.MonkeyPatch
         assert art.columns == 16
     finally:
         tesseract.cache_clear()
+
+
+@needs_tesseract
+def test_one_reading_process_serves_every_render_and_a_dead_one_is_replaced() -> None:
+    engine = lettering.tesseract()
+    assert engine is not None
+    board = sign("OPEN", ink=30, ground=230, width=600, height=300)
+    assert "OPEN" in [w.text for w in read_words(board)]
+    first = engine.pid
+    assert "OPEN" in [w.text for w in read_words(board)] and engine.pid == first
+    os.kill(first, signal.SIGKILL)
+    assert "OPEN" in [w.text for w in read_words(board)]
+    assert engine.pid not in (None, first)
+
+
+@needs_tesseract
+def test_a_reading_that_hangs_is_given_up_and_the_next_render_reads(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = lettering.tesseract()
+    assert engine is not None
+    board = sign("OPEN", ink=30, ground=230, width=600, height=300)
+    read_words(board)
+    hung = engine.pid
+    assert hung is not None
+    os.kill(hung, signal.SIGSTOP)
+    monkeypatch.setattr(lettering, "OCR_SECONDS", 0.3)
+    assert read_words(board) == []
+    assert "tesseract failed, words are drawn, not spelled: no answer in" in caplog.text
+    monkeypatch.undo()
+    assert "OPEN" in [w.text for w in read_words(board)] and engine.pid != hung
+
+
+def test_a_tesseract_that_cannot_start_is_not_started_again(caplog: pytest.LogCaptureFixture) -> None:
+    engine = lettering.Tesseract("libtesseract-that-is-not-here.so")
+    board = Image.new("L", (40, 20), 255)
+    assert engine.tsv(board) is None
+    assert "cannot load libtesseract-that-is-not-here.so" in caplog.text
+    caplog.clear()
+    assert engine.tsv(board) is None and engine.pid is None
+    assert caplog.text == ""  # said once
 
 
 def test_a_word_goes_on_the_row_of_its_middle_centred_in_its_box() -> None:
