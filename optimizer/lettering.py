@@ -22,10 +22,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from ctypes.util import find_library
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -35,6 +37,7 @@ from .reading_process import REPLY, REQUEST
 from .vocabulary import OCR
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Tesseract's word confidence (0–100). On 30 photos and signs every false or misread word of 2
 # letters or more scored ≤ 83 (HELLU for the gallery's HELLO), the signs' words 89–97.
@@ -135,24 +138,40 @@ class Tesseract:
         """The reading process's, while one runs."""
         return self._process.pid if self._process is not None else None
 
+    def start(self) -> None:
+        """The reading process started now, where it is not running."""
+        with self._lock:
+            self._attempt(self._started)
+
     def tsv(self, img: Image.Image) -> str | None:
         """Tesseract's TSV of the 8-bit grey `img`; None where it failed (logged)."""
         with self._lock:
-            if self._unusable is not None:
-                return None
-            try:
-                process = self._started()
-                deadline = time.monotonic() + OCR_SECONDS
-                self._send(process, REQUEST.pack(img.width, img.height) + img.tobytes(), deadline)
-                kind, payload = self._reply(process, deadline)
-            except (OSError, ReadingFailed) as exc:
-                self._stop()
-                log.warning("tesseract failed, words are drawn, not spelled: %s", exc)
-                return None
-            if kind != b"T":
-                log.warning("tesseract failed, words are drawn, not spelled: %s", payload.decode("utf-8", "replace"))
-                return None
-            return payload.decode("utf-8", "replace")
+            reply = self._attempt(lambda: self._read(img))
+        if reply is None:
+            return None
+        kind, payload = reply
+        if kind != b"T":
+            log.warning("tesseract failed, words are drawn, not spelled: %s", payload.decode("utf-8", "replace"))
+            return None
+        return payload.decode("utf-8", "replace")
+
+    def _attempt(self, step: Callable[[], T]) -> T | None:
+        """`step`'s result; None where tesseract cannot be used, or failed (logged, the process
+        stopped: the next reading starts another)."""
+        if self._unusable is not None:
+            return None
+        try:
+            return step()
+        except (OSError, ReadingFailed) as exc:
+            self._stop()
+            log.warning("tesseract failed, words are drawn, not spelled: %s", exc)
+            return None
+
+    def _read(self, img: Image.Image) -> tuple[bytes, bytes]:
+        process = self._started()
+        deadline = time.monotonic() + OCR_SECONDS
+        self._send(process, REQUEST.pack(img.width, img.height) + img.tobytes(), deadline)
+        return self._reply(process, deadline)
 
     def _started(self) -> subprocess.Popen[bytes]:
         if self._process is not None and self._owner == os.getpid() and self._process.poll() is None:

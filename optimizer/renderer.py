@@ -14,6 +14,7 @@ from PIL import Image
 
 from .align import Alignment, fit_alignment
 from .art import Animation, Art
+from .faces import networks
 from .framing import face_focus, fit_to_canvas, framing_box
 from .glyphs import ASCII, BLOCK_CODES, FULL_BLOCK, PRINTABLE, SPACE, load_atlas, load_atlas_file
 from .lettering import Reading, Spelled, aim_at_ground, spell, tesseract
@@ -144,6 +145,14 @@ class Renderer:
         self.gram = glyph_gram(self.ink, settings.blur_weights + settings.seen_weights)
         self.texture = glyph_texture(self.ink, settings.row_gap)
         log.debug("renderer on %s with %d distinct cells", self.device, len(self.codes))
+
+    def warm_up(self) -> None:
+        """What the first render would otherwise wait for, made ready now: the face detector's
+        networks, and tesseract's reading process with its English model (0.15–0.2 s)."""
+        networks()
+        engine = tesseract() if self.settings.lettering else None
+        if engine is not None:
+            engine.start()
 
     def frame(self, img: Image.Image) -> Image.Image:
         """The part of the photo the settings' framing puts on the canvas."""

@@ -41,7 +41,7 @@ class RenderWorker:
 
     def warm_up(self) -> None:
         """The config's own renderer, ready for the first job."""
-        self.artist.renderer(parse_art({}))
+        self.artist.renderer(parse_art({})).warm_up()
 
     def run(self) -> None:
         while not self.stopping.is_set():

@@ -118,6 +118,20 @@ def test_one_reading_process_serves_every_render_and_a_dead_one_is_replaced() ->
 
 
 @needs_tesseract
+def test_a_warmed_up_renderer_reads_its_first_sign_with_the_process_it_started() -> None:
+    engine = lettering.tesseract()
+    assert engine is not None
+    engine.stop()
+    assert engine.pid is None
+    renderer = Renderer(Settings(columns=42, sweeps=1))
+    renderer.warm_up()  # the daemon's, at start-up
+    started = engine.pid
+    assert started is not None
+    assert "OPEN" in renderer.render(sign("OPEN BAR", ink=30, ground=230)).utf8()
+    assert engine.pid == started
+
+
+@needs_tesseract
 def test_a_reading_that_hangs_is_given_up_and_the_next_render_reads(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
