@@ -198,7 +198,7 @@ class Tesseract:
         os.set_blocking(into, False)
         left = memoryview(data)
         while left:
-            if not select.select([], [into], [], max(0.0, deadline - time.monotonic()))[1]:
+            if not _ready(into, select.POLLOUT, deadline):
                 raise ReadingFailed(f"no answer in {OCR_SECONDS:.0f} s")
             left = left[os.write(into, left) :]
 
@@ -212,7 +212,7 @@ class Tesseract:
         out = process.stdout.fileno()
         got = bytearray()
         while len(got) < size:
-            if not select.select([out], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            if not _ready(out, select.POLLIN, deadline):
                 raise ReadingFailed(f"no answer in {OCR_SECONDS:.0f} s")
             chunk = os.read(out, size - len(got))
             if not chunk:
@@ -236,6 +236,14 @@ class Tesseract:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _ready(fd: int, event: int, deadline: float) -> bool:
+    """Whether `fd` is ready for `event` (or its other end closed) by `deadline`. Poll, not select:
+    a daemon with many connections open may hand the pipes numbers past select's 1024."""
+    poll = select.poll()
+    poll.register(fd, event)
+    return bool(poll.poll(max(0, round(1000 * (deadline - time.monotonic())))))
 
 
 @lru_cache(maxsize=1)
