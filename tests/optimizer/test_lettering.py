@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 import numpy as np
 import pytest
@@ -129,6 +130,26 @@ def test_a_warmed_up_renderer_reads_its_first_sign_with_the_process_it_started()
     assert started is not None
     assert "OPEN" in renderer.render(sign("OPEN BAR", ink=30, ground=230)).utf8()
     assert engine.pid == started
+
+
+@needs_tesseract
+def test_readings_from_several_threads_each_get_their_own_words() -> None:
+    boards = {"OPEN": sign("OPEN", ink=30, ground=230, width=600, height=300),
+              "EXIT": sign("EXIT", ink=30, ground=230, width=600, height=300)}  # fmt: skip
+    wrong: list[tuple[str, list[str]]] = []
+
+    def read(word: str) -> None:  # the guest page's previews beside the worker
+        for _ in range(3):
+            got = [w.text for w in read_words(boards[word])]
+            if got != [word]:
+                wrong.append((word, got))
+
+    threads = [threading.Thread(target=read, args=(word,)) for word in boards for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
 
 
 @needs_tesseract
