@@ -130,7 +130,8 @@ class Tesseract:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._owner = 0  # the pid that started the process: a forked child starts its own
-        self._unusable: str | None = None
+        self._unusable: str | None = None  # why it never can read here (no English model)
+        self._failure = ""  # why the last attempt failed
         atexit.register(self.stop)
 
     @property
@@ -138,10 +139,10 @@ class Tesseract:
         """The reading process's, while one runs."""
         return self._process.pid if self._process is not None else None
 
-    def start(self) -> None:
-        """The reading process started now, where it is not running."""
+    def start(self) -> str | None:
+        """The reading process started now, where it is not running: None, or why it cannot be."""
         with self._lock:
-            self._attempt(self._started)
+            return None if self._attempt(self._started) else self._unusable or self._failure
 
     def tsv(self, img: Image.Image) -> str | None:
         """Tesseract's TSV of the 8-bit grey `img`; None where it failed (logged)."""
@@ -164,6 +165,7 @@ class Tesseract:
             return step()
         except (OSError, ReadingFailed) as exc:
             self._stop()
+            self._failure = str(exc)
             log.warning("tesseract failed, words are drawn, not spelled: %s", exc)
             return None
 

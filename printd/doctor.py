@@ -215,12 +215,17 @@ def check_faces() -> Finding:
 
 
 def check_lettering() -> Finding:
-    """Signs are spelled only where libtesseract is installed; without it printd prints all the same."""
-    found = lettering.find_library(OCR)
-    if found:
-        return ok(f"lettering: {found} reads the signs in photos")
-    return warning(f"lettering: lib{OCR} is not installed, words on signs are drawn, not spelled; "
-                   "fix: apt install tesseract-ocr, or art.lettering: false")  # fmt: skip
+    """Signs are spelled only where libtesseract reads (its reading process started, the English
+    model loaded); without it printd prints all the same."""
+    engine = lettering.tesseract()
+    if engine is None:
+        return warning(f"lettering: lib{OCR} is not installed, words on signs are drawn, not spelled; "
+                       "fix: apt install tesseract-ocr, or art.lettering: false")  # fmt: skip
+    why = engine.start()
+    if why:
+        return warning(f"lettering: tesseract cannot read ({why}), words on signs are drawn, not spelled; "
+                       "fix: apt install tesseract-ocr tesseract-ocr-eng, or art.lettering: false")  # fmt: skip
+    return ok(f"lettering: {engine.library} reads the signs in photos")
 
 
 def check_printers(config: Config, usb_backend: Any = None) -> Iterator[Finding]:

@@ -57,10 +57,18 @@ def test_the_key_device_must_be_there(tmp_path: Path) -> None:
 def test_lettering_without_tesseract_is_a_warning_with_its_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     if lettering.find_library("tesseract"):
         assert check_lettering().severity is Severity.OK
-    monkeypatch.setattr(lettering, "find_library", lambda name: None)
+    monkeypatch.setattr(lettering, "tesseract", lambda: None)
     missing = check_lettering()
     assert missing.severity is Severity.WARNING
     assert "words on signs are drawn, not spelled" in missing.line and "fix: apt install tesseract-ocr" in missing.line
+
+
+def test_a_tesseract_that_cannot_read_is_a_warning_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lettering, "tesseract", lambda: lettering.Tesseract("libtesseract-that-is-not-here.so"))
+    broken = check_lettering()
+    assert broken.severity is Severity.WARNING
+    assert "tesseract cannot read (cannot load libtesseract-that-is-not-here.so" in broken.line
+    assert "fix: apt install tesseract-ocr tesseract-ocr-eng" in broken.line
 
 
 def test_faces_without_the_detectors_weights_are_a_warning_with_its_fix(monkeypatch: pytest.MonkeyPatch) -> None:
