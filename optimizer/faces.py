@@ -161,12 +161,12 @@ def detect(rgb: np.ndarray, least: int) -> list[Corners]:
     scale = CELL / max(least, CELL)
     while min(height, width) * scale >= CELL:
         level = F.interpolate(img, size=(int(height * scale + 1), int(width * scale + 1)), mode="area")
-        probability, offsets = pnet(level)
-        ys, xs = np.nonzero(probability[0].numpy() >= SURE[0])
+        probability, offsets = (out[0].numpy() for out in pnet(level))
+        ys, xs = np.nonzero(probability >= SURE[0])
         if len(ys):
             boxes = np.stack([xs, ys, xs, ys], axis=1) * 2 / scale + np.array([0, 0, CELL, CELL]) / scale
-            boxes = _moved(boxes, offsets[0].numpy()[:, ys, xs].T)
-            scores = probability[0].numpy()[ys, xs]
+            boxes = _moved(boxes, offsets[:, ys, xs].T)
+            scores = probability[ys, xs]
             kept = _suppress(boxes, scores, OVERLAP[0])
             proposals.append(boxes[kept])
             sureness.append(scores[kept])
