@@ -7,7 +7,10 @@ blurred by σ dots) and judged by:
 
 - the face line-up: dlib's 128-d descriptor of the print, read at the photo's own face box (landmarks
   from the print inside it); a portrait's print is picked out when it is nearer its own photo than
-  every other portrait's photo (dlib calls < 0.6 the same person). The photos are seen from the same
+  every other portrait's photo (dlib calls < 0.6 the same person). The `held-out` line-up is judged
+  the same way among its own eight people, added after every setting was chosen on the first eight:
+  a setting is chosen on the portraits and reported on both, never chosen on the held-out ones (once
+  it is, they are not held out any more). The photos are seen from the same
   step back (blurred by the same σ); "vs sharp photo" compares the σ=3 print with the photos as they
   are, as issue 21's figures do (the σ=3 blur alone costs the photo itself about 0.3 there);
 - faces found: dlib's HOG detector on the seen print, against the faces found on the photos;
@@ -87,6 +90,7 @@ SAME_PERSON = 0.6  # dlib's threshold
 RELEASE = "eff698d"  # the current release, issue 21's "now"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "printd" / "faces"
 BLANK_CODES = (SPACE, 0xFF)
+LINEUPS = ("portrait", "held-out")  # the kinds judged in a line-up, each among its own
 
 
 class FacesError(RuntimeError):
@@ -111,7 +115,7 @@ class Source:
 @dataclass(frozen=True)
 class Picture:
     name: str
-    kind: str  # portrait (in the line-up), group, figure, pet or sign
+    kind: str  # portrait (in the line-up), held-out (in the held-out line-up), group, figure, pet or sign
     source: Source | None  # None: composed here (see poster())
     crop: tuple[int, int, int, int] | None = None  # (left, top, right, bottom) in the source file
     words: tuple[str, ...] = ()  # what OCR should read off a sign
@@ -122,6 +126,7 @@ INSIGHTFACE = ("pypi-wheel", "insightface", "2.1")
 MPL_DATA = ("debian", "python-matplotlib-data", "3.6.3-1")
 OPENCV_DOC = ("debian", "opencv-doc", "4.6.0+dfsg-12")
 OPENCV_HTML = "usr/share/doc/opencv-doc/opencv4/html/"
+GROUP_PHOTO = "insightface/data/images/t1.jpg"
 OPENCV_EXAMPLES = "usr/share/doc/opencv-doc/examples/"
 
 PICTURES = (
@@ -149,7 +154,27 @@ PICTURES = (
     Picture(
         "hanks", "portrait", Source(*INSIGHTFACE, "insightface/data/images/Tom_Hanks_54745.png", "8545da294e8c7c79")
     ),
-    Picture("group", "group", Source(*INSIGHTFACE, "insightface/data/images/t1.jpg", "47f682e945b659f9")),
+    Picture("group", "group", Source(*INSIGHTFACE, GROUP_PHOTO, "47f682e945b659f9")),
+    # The held-out line-up: eight people no setting was ever chosen on (they were added after the
+    # renderer's settings were), judged like the portraits but in a line-up of their own.
+    Picture("swapped", "held-out", Source(*OPENCV_DOC, OPENCV_HTML + "face_swapped.jpg", "302634120bc53f93")),
+    # The edge-detection figure's first panel, above its caption: a dim, warm close-up.
+    Picture("dim", "held-out", Source(*OPENCV_DOC, OPENCV_HTML + "05.jpg", "10f195bea9003993"), (0, 0, 510, 462)),
+    # The group's six faces, each cropped as a head-and-shoulders portrait (2.2 face widths square):
+    # faces 120–150 px wide, as a phone's crop of a party photo would be.
+    *(
+        Picture(f"group-{i}", "held-out", Source(*INSIGHTFACE, GROUP_PHOTO, "47f682e945b659f9"), box)
+        for i, box in enumerate(
+            (
+                (0, 224, 277, 501),
+                (191, 111, 441, 361),
+                (352, 207, 685, 541),
+                (648, 299, 934, 585),
+                (802, 9, 1113, 321),
+                (1014, 233, 1280, 499),
+            )
+        )
+    ),
     Picture("footballer", "figure", Source(*OPENCV_DOC, OPENCV_EXAMPLES + "data/messi5.jpg", "1d570e49654e84c7")),
     Picture("dog", "pet", Source(*OPENCV_DOC, OPENCV_EXAMPLES + "data/chicky_512.png", "4d2cf040de084fd3")),
     # A shop sign (its letters 1.3 text rows tall at 42 columns). Their HOTEL sign is not used:
@@ -559,8 +584,8 @@ def judge(name: str, paper: np.ndarray, grid: Grid | None, seconds: float, ocr: 
         ssim=s.ssim,
     )
     rec = recogniser()
-    if picture.kind == "portrait" and photo.faces:
-        portraits = [p.name for p in PICTURES if p.kind == "portrait"]
+    if picture.kind in LINEUPS and photo.faces:
+        portraits = [p.name for p in PICTURES if p.kind == picture.kind]
         for sigma in SIGMA_RANGE:
             mine = rec.descriptor(seen(paper, sigma, row_gap), photo.faces[0])
             judged.distances[sigma] = {}
@@ -598,14 +623,14 @@ def run_method(
     return out
 
 
-def lineup(judged: list[Judged], sigma: float = SIGMA, sharp: bool = False) -> dict[str, Any]:
-    """Picked out: nearer its own photo than every other portrait's photo; the photos seen from the
-    same step back σ, or with `sharp` as they are (the print at σ=3)."""
+def lineup(judged: list[Judged], sigma: float = SIGMA, sharp: bool = False, kind: str = "portrait") -> dict[str, Any]:
+    """Picked out: nearer its own photo than every other photo of the line-up of `kind`; the photos
+    seen from the same step back σ, or with `sharp` as they are (the print at σ=3)."""
 
     def table(j: Judged) -> dict[str, float]:
         return j.sharp if sharp else j.distances.get(sigma, {})
 
-    rows = [j for j in judged if j.kind == "portrait" and j.picture in table(j)]
+    rows = [j for j in judged if j.kind == kind and j.picture in table(j)]
     picked, own = [], {}
     for j in rows:
         d = table(j)
@@ -627,6 +652,7 @@ def summarise(judged: list[Judged]) -> dict[str, Any]:
     signs = [j for j in judged if BY_NAME[j.picture].words]
     return {
         "lineup": lineup(judged),
+        "held_out": lineup(judged, kind="held-out"),
         "lineup_by_sigma": {sigma: lineup(judged, sigma) for sigma in SIGMA_RANGE},
         "lineup_sharp": lineup(judged, sharp=True),
         "faces": {"found": sum(j.faces_found for j in judged), "of": sum(j.faces_total for j in judged)},
@@ -801,10 +827,10 @@ def faces_sheet(results: dict[str, list[Judged]], cache: Path) -> Image.Image:
     rows = []
     for name in by_picture[methods[0]]:
         first = by_picture[methods[0]][name]
-        if first.kind not in ("portrait", "group", "figure"):
+        if first.kind not in (*LINEUPS, "group", "figure"):
             continue
         for index, box in enumerate(photo_faces(name, first.paper.shape, cache).faces):
-            if first.kind == "portrait" and index > 0:
+            if first.kind in LINEUPS and index > 0:
                 break
             pad_w, pad_h = box.right - box.left, box.bottom - box.top
             crop = (box.left - pad_w // 4, box.top - pad_h // 4, box.right + pad_w // 4, box.bottom + pad_h // 4)
@@ -818,9 +844,9 @@ def faces_sheet(results: dict[str, list[Judged]], cache: Path) -> Image.Image:
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
-    head = "| method | line-up σ3 | own dist. | σ1.5 / σ4.5 | vs sharp photo | faces found | OCR words"
+    head = "| method | line-up σ3 | own dist. | σ1.5 / σ4.5 | vs sharp photo | held-out | faces found | OCR words"
     head += " | shade | chars | distinct | σ1 | σ2 | σ4 | σ8 | SSIM | warm s | peak MB |"
-    lines = [head, "|" + "---|" * 18]
+    lines = [head, "|" + "---|" * 19]
     for method, r in results.items():
         up, by = r["lineup"], r["lineup_by_sigma"]
         cells = r["cells"]
@@ -831,6 +857,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             f"| {method} | {up['picked']}/{up['of']} | {up['mean_distance']:.2f} | "
             f"{by[1.5]['picked']}/{by[4.5]['picked']} | "
             f"{r['lineup_sharp']['picked']}/{r['lineup_sharp']['of']} {r['lineup_sharp']['mean_distance']:.2f} | "
+            f"{r['held_out']['picked']}/{r['held_out']['of']} {r['held_out']['mean_distance']:.2f} | "
             f"{r['faces']['found']}/{r['faces']['of']} | "
             f"{r['ocr']['read']}/{r['ocr']['of']} | {cell_text} | "
             + " | ".join(f"{r['ratios'][s]:.2f}" for s in SIGMAS)
@@ -843,7 +870,7 @@ def pictures_table(results: dict[str, dict[str, Any]]) -> str:
     lines = ["| picture | method | own dist. σ3 | picked | faces | words | shade | chars | distinct | σ4 | SSIM |"]
     lines.append("|" + "---|" * 11)
     for method, r in results.items():
-        picked = set(r["lineup"]["picked_out"])
+        picked = set(r["lineup"]["picked_out"]) | set(r["held_out"]["picked_out"])
         for j in r["judged"]:
             d = j.distances.get(SIGMA, {}).get(j.picture)
             c = j.cells
