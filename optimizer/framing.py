@@ -1,6 +1,7 @@
 """Framing: which part of the photo goes on the canvas, and at what proportions.
 
-- `fit`: the whole photo (letterboxed on paper white when the grid's proportions are fixed).
+- `fit`: the whole photo (letterboxed on paper white when the grid's proportions are fixed and
+  differ from the photo's by more than FIT_STRETCH).
 - `fill`: the canvas filled, the photo cropped around its centre.
 - `subject`: cropped to the faces, with head room, so that a face spans a good share of the
   columns; a group (3 faces or more) whole, so nobody is cut off; with no face, to the most
@@ -22,6 +23,14 @@ from PIL import Image, ImageOps
 from .faces import CELL, detect
 
 log = logging.getLogger(__name__)
+
+# A grid's rows come in whole pitches, so a photo fitted whole is up to half a row short of its
+# canvas: letterboxed, that left white strips a few dots tall at its top and bottom, which no row
+# of glyphs can draw: 16 of the 22 canvases of benchmarks/faces.py had them, and their first and
+# last rows were 11% `@` (the rows between 3%; now 3.5%).
+# Up to this much taller or wider than the photo is not seen; beyond it (rows fixed by hand) the
+# photo is letterboxed on paper white.
+FIT_STRETCH = 0.05
 
 # The widest and tallest canvas a photo may ask for (height / width): a 6000×500 panorama is cropped
 # to a strip of at least a third of its width in height instead of printing as one line of art.
@@ -176,7 +185,10 @@ def framing_box(img: Image.Image, framing: str) -> Box:
 
 def fit_to_canvas(img: Image.Image, width: int, height: int, framing: str = "fit") -> Image.Image:
     """The framed photo at exactly width × height (Lanczos): `fit` letterboxes on white where the
-    proportions differ, `fill` and `subject` crop around the centre. Nothing is stretched."""
+    proportions differ by more than FIT_STRETCH and is resized outright where they differ by less;
+    `fill` and `subject` crop around the centre."""
     if framing == "fit":
+        if abs(img.width * height / (img.height * width) - 1.0) <= FIT_STRETCH:
+            return img.resize((width, height), Image.Resampling.LANCZOS)
         return ImageOps.pad(img, (width, height), method=Image.Resampling.LANCZOS, color="white")
     return ImageOps.fit(img, (width, height), method=Image.Resampling.LANCZOS)

@@ -459,7 +459,10 @@ def cell_terms(problem: Problem, settings: Settings) -> torch.Tensor:
     cell_tone = cells.mean(dim=(1, 3))  # (R, C)
     paper = 1.0 - problem.ink.mean(dim=(1, 2)) * h / pitch  # (K,)
     terms = settings.tone_weight * (paper - cell_tone[..., None]).square()
-    blurred = blur(problem.target - 1.0, SSIM_BLUR).reshape(rows, pitch, cols, w)
+    # Normalised at the edges: blurred against the blank beyond them, every edge cell of a grey
+    # photo looked busy, and prints were framed in rows of `@@@@` where the photo was flat.
+    blurred = blur(problem.target, SSIM_BLUR) / blur(torch.ones_like(problem.target), SSIM_BLUR)
+    blurred = blurred.reshape(rows, pitch, cols, w)
     flat = FLAT / (FLAT + blurred.var(dim=(1, 3), unbiased=False))  # (R, C): 1 flat, 0 busy
     if settings.texture_weight:
         texture = glyph_texture(problem.ink, problem.row_gap) if problem.texture is None else problem.texture

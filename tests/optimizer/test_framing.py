@@ -88,6 +88,16 @@ def test_fit_letterboxes_and_fill_crops_when_the_rows_are_fixed() -> None:
     assert fill.max() == 0.0
 
 
+def test_fit_leaves_no_strip_thinner_than_a_row() -> None:
+    # 640×480 at 42 columns is 12.6 rows: 13 rows leave the photo 12 dots short of its canvas, which
+    # letterboxed as white strips that the first and last rows drew as `@@@@`.
+    black = Image.new("RGB", (640, 480), "black")
+    renderer = Renderer(Settings(columns=42))
+    canvas = renderer.canvas(black)
+    assert renderer.grid_for(renderer.frame(black))[0] == 13
+    assert canvas.max() == 0.0
+
+
 def test_face_focus_covers_the_face_and_nothing_far_from_it() -> None:
     img = astronaut()  # 512×512: her face is top left of centre
     (face,) = find_faces(img)
