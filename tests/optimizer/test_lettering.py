@@ -50,6 +50,27 @@ def test_a_sign_is_spelled_in_letters_on_the_print() -> None:
 
 
 @needs_tesseract
+def test_a_sure_word_gets_a_second_look_and_each_word_is_given_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = tesseract()
+    assert engine is not None
+    shown: list[int] = []
+    tsv = engine.tsv
+
+    def counted(img: Image.Image) -> str | None:
+        shown.append(img.width)
+        return tsv(img)
+
+    monkeypatch.setattr(engine, "tsv", counted)
+    board = sign("OPEN BAR", ink=30, ground=230, width=600, height=300)
+    words = [w.text for w in read_words(board)]
+    assert sorted(words) == ["BAR", "OPEN"]
+    assert shown == [600 * scale for scale in lettering.OCR_SCALES]
+    shown.clear()
+    assert read_words(Image.new("RGB", (600, 300), "grey")) == []
+    assert shown == [600 * lettering.OCR_SCALES[0]]  # no sure word: read once
+
+
+@needs_tesseract
 def test_the_search_gets_its_threads_back_after_the_faces_found_beside_tesseract() -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
