@@ -120,6 +120,10 @@ class ReadingFailed(Exception):
     """Tesseract's reading process failed, or took longer than OCR_SECONDS."""
 
 
+class ProcessEnded(ReadingFailed):
+    """The reading process was gone: it closed its pipe instead of answering."""
+
+
 class Tesseract:
     """Tesseract's reading process (optimizer/reading_process.py), started at the first reading and
     kept: a new `tesseract` program per render spent 0.15–0.2 s loading its English model, most of
@@ -174,13 +178,30 @@ class Tesseract:
             return None
 
     def _read(self, img: Image.Image) -> tuple[bytes, bytes]:
-        process = self._started()
+        request = REQUEST.pack(img.width, img.height) + img.tobytes()
+        kept = self._alive()
+        try:
+            return self._exchange(self._started(), request)
+        except (BrokenPipeError, ProcessEnded):
+            if not kept:
+                raise
+            # It ended between readings (killed, out of memory), and may still have looked alive
+            # a moment after: this reading did not end it, so it gets a process of its own.
+            log.info("tesseract's reading process had ended: starting another")
+            self._stop()
+            return self._exchange(self._started(), request)
+
+    def _exchange(self, process: subprocess.Popen[bytes], request: bytes) -> tuple[bytes, bytes]:
         deadline = time.monotonic() + OCR_SECONDS
-        self._send(process, REQUEST.pack(img.width, img.height) + img.tobytes(), deadline)
+        self._send(process, request, deadline)
         return self._reply(process, deadline)
 
+    def _alive(self) -> bool:
+        return self._process is not None and self._owner == os.getpid() and self._process.poll() is None
+
     def _started(self) -> subprocess.Popen[bytes]:
-        if self._process is not None and self._owner == os.getpid() and self._process.poll() is None:
+        if self._alive():
+            assert self._process is not None
             return self._process
         self._process = subprocess.Popen(
             [sys.executable, "-I", "-S", str(PROCESS), self.library],
@@ -222,7 +243,7 @@ class Tesseract:
                 raise ReadingFailed(f"no answer in {OCR_SECONDS:.0f} s")
             chunk = os.read(out, size - len(got))
             if not chunk:
-                raise ReadingFailed(f"its process ended (exit status {process.wait()})")
+                raise ProcessEnded(f"its process ended (exit status {process.wait()})")
             got += chunk
         return bytes(got)
 

@@ -140,6 +140,23 @@ def test_one_reading_process_serves_every_render_and_a_dead_one_is_replaced() ->
 
 
 @needs_tesseract
+def test_a_process_that_ended_but_still_looks_alive_costs_no_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Just after a kill (or the OOM killer) the process may not be reaped yet: poll() says it runs,
+    # and the reading meets a closed pipe.
+    engine = lettering.tesseract()
+    assert engine is not None
+    board = sign("OPEN", ink=30, ground=230, width=600, height=300)
+    read_words(board)
+    dead = engine._process
+    assert dead is not None
+    dead.kill()
+    os.waitid(os.P_PID, dead.pid, os.WEXITED | os.WNOWAIT)  # ended, not reaped
+    monkeypatch.setattr(dead, "poll", lambda: None)
+    assert "OPEN" in [w.text for w in read_words(board)]
+    assert engine.pid not in (None, dead.pid)
+
+
+@needs_tesseract
 def test_a_warmed_up_renderer_reads_its_first_sign_with_the_process_it_started() -> None:
     engine = lettering.tesseract()
     assert engine is not None
