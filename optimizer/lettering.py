@@ -308,6 +308,7 @@ def _same_place(word: Word, other: Word) -> bool:
 
 
 def _sure(word: Word) -> bool:
+    """Confident, and a word of letters rather than a mark."""
     return word.confidence >= MIN_CONFIDENCE and sum(c.isalnum() for c in word.text) >= MIN_LETTERS
 
 
@@ -344,7 +345,7 @@ def spell(words: list[Word], tones: np.ndarray, grid: tuple[int, int], cell: tup
         text = word.text.strip(PUNCTUATION)
         box = word.box
         letters = sum(c.isalnum() for c in text)
-        if word.confidence < MIN_CONFIDENCE or letters < MIN_LETTERS or letters < len(text) - 1:
+        if not _sure(word) or letters < len(text) - 1:
             continue  # a word has letters (and one hyphen or apostrophe at most), not marks
         try:
             codes = tuple(text.encode("cp437"))
