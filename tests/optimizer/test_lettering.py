@@ -139,14 +139,23 @@ def test_one_reading_process_serves_every_render_and_a_dead_one_is_replaced() ->
     assert engine.pid not in (None, first)
 
 
-@needs_tesseract
-def test_a_process_that_ended_but_still_looks_alive_costs_no_reading(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Just after a kill (or the OOM killer) the process may not be reaped yet: poll() says it runs,
-    # and the reading meets a closed pipe.
+@pytest.fixture
+def read_once() -> tuple[lettering.Tesseract, Image.Image]:
+    """The reading process, running after one reading of the board it returns with."""
     engine = lettering.tesseract()
     assert engine is not None
     board = sign("OPEN", ink=30, ground=230, width=600, height=300)
     read_words(board)
+    return engine, board
+
+
+@needs_tesseract
+def test_a_process_that_ended_but_still_looks_alive_costs_no_reading(
+    monkeypatch: pytest.MonkeyPatch, read_once: tuple[lettering.Tesseract, Image.Image]
+) -> None:
+    # Just after a kill (or the OOM killer) the process may not be reaped yet: poll() says it runs,
+    # and the reading meets a closed pipe.
+    engine, board = read_once
     dead = engine._process
     assert dead is not None
     dead.kill()
@@ -192,12 +201,11 @@ def test_readings_from_several_threads_each_get_their_own_words() -> None:
 
 @needs_tesseract
 def test_a_reading_that_hangs_is_given_up_and_the_next_render_reads(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    read_once: tuple[lettering.Tesseract, Image.Image],
 ) -> None:
-    engine = lettering.tesseract()
-    assert engine is not None
-    board = sign("OPEN", ink=30, ground=230, width=600, height=300)
-    read_words(board)
+    engine, board = read_once
     hung = engine.pid
     assert hung is not None
     os.kill(hung, signal.SIGSTOP)
