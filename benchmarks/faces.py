@@ -494,6 +494,25 @@ def halftone_rows(img: Image.Image) -> np.ndarray:
     return with_gaps(dots.reshape(rows, CELL_H, width))
 
 
+def cells_of(box: Box, grid: tuple[int, int], whole: bool = False) -> list[tuple[int, int]]:
+    """(row, column) of the grid's cells that `box` (in canvas dots) touches, or with `whole`
+    those wholly inside it."""
+    inward = int(whole)
+    rows = range(max(0, box.top // PITCH + inward), min(grid[0], box.bottom // PITCH + 1 - inward))
+    columns = range(max(0, box.left // CELL_W + inward), min(grid[1], box.right // CELL_W + 1 - inward))
+    return [(row, column) for row in rows for column in columns]
+
+
+def columns_of(column: int) -> slice:
+    """A cell's dot columns."""
+    return slice(column * CELL_W, (column + 1) * CELL_W)
+
+
+def glyph_area(row: int, column: int) -> tuple[slice, slice]:
+    """A cell's glyph rows (its gap left out) and columns on the canvas."""
+    return slice(row * PITCH, row * PITCH + CELL_H), columns_of(column)
+
+
 USER_GLYPHS = 95  # ESC & defines codes 32–126: at most 95 characters of a print's own at a time
 
 
@@ -513,20 +532,12 @@ def downloaded_faces(img: Image.Image) -> np.ndarray:
     paper = atlas().compose(art.codes, art.row_gap, art.modes, art.mode_names).astype(np.float64)
     dots = halftone_rows(img)
     photo = squeezed(photo_grey(img, paper.shape))
-    rows, columns = art.codes.shape
-    cells = [
-        (row, column)
-        for box in recogniser().faces(photo_grey(img, paper.shape))
-        for row in range(max(0, box.top // PITCH), min(rows, box.bottom // PITCH + 1))
-        for column in range(max(0, box.left // CELL_W), min(columns, box.right // CELL_W + 1))
-    ]
+    faces = recogniser().faces(photo_grey(img, paper.shape))
+    cells = sorted({cell for box in faces for cell in cells_of(box, art.codes.shape)})
     if not cells:
         return paper
-    cells = sorted(set(cells))
-    patterns = torch.from_numpy(
-        np.stack([dots[r * PITCH : r * PITCH + CELL_H, c * CELL_W : (c + 1) * CELL_W] for r, c in cells])
-    )
-    parts = torch.from_numpy(np.stack([photo[r, :, c * CELL_W : (c + 1) * CELL_W] for r, c in cells]))
+    patterns = torch.from_numpy(np.stack([dots[glyph_area(*cell)] for cell in cells]))
+    parts = torch.from_numpy(np.stack([photo[row, :, columns_of(column)] for row, column in cells]))
     seen_patterns = blur(patterns, 1.5).reshape(len(cells), -1)
     count = min(USER_GLYPHS, len(cells))
     centres = seen_patterns[torch.randperm(len(cells), generator=torch.Generator().manual_seed(0))[:count]]
@@ -537,8 +548,8 @@ def downloaded_faces(img: Image.Image) -> np.ndarray:
         )
     glyphs = patterns[torch.cdist(centres, seen_patterns).argmin(1)]
     chosen = torch.cdist(blur(parts, 1.5).reshape(len(cells), -1), blur(glyphs, 1.5).reshape(count, -1)).argmin(1)
-    for (row, column), k in zip(cells, chosen.tolist(), strict=True):
-        paper[row * PITCH : row * PITCH + CELL_H, column * CELL_W : (column + 1) * CELL_W] = glyphs[k].numpy()
+    for cell, k in zip(cells, chosen.tolist(), strict=True):
+        paper[glyph_area(*cell)] = glyphs[k].numpy()
     return paper
 
 
@@ -641,11 +652,16 @@ def judge(name: str, paper: np.ndarray, grid: Grid | None, seconds: float, ocr: 
         ssim=s.ssim,
     )
     rec = recogniser()
+
+    @functools.cache
+    def view(sigma: float) -> np.ndarray:  # the print seen past its gaps, once per step back
+        return seen(paper, sigma, row_gap)
+
     if picture.kind in LINEUPS and photo.faces:
-        judged.face_error = face_error(paper, photo, row_gap)
+        judged.face_error = face_error(view(SIGMA), photo)
         portraits = [p.name for p in PICTURES if p.kind == picture.kind]
         for sigma in SIGMA_RANGE:
-            mine = rec.descriptor(seen(paper, sigma, row_gap), photo.faces[0])
+            mine = rec.descriptor(view(sigma), photo.faces[0])
             judged.distances[sigma] = {}
             for other in portraits:
                 theirs = photo_faces(other, grid_shape(load([other], cache)[other]), cache).descriptors
@@ -654,7 +670,7 @@ def judge(name: str, paper: np.ndarray, grid: Grid | None, seconds: float, ocr: 
                     if sigma == SIGMA:
                         judged.sharp[other] = float(np.linalg.norm(mine - theirs[0.0]))
     if photo.faces and picture.kind in ("portrait", "group", "figure"):
-        found = rec.faces(seen(paper, SIGMA, row_gap))
+        found = rec.faces(view(SIGMA))
         judged.faces_total = len(photo.faces)
         judged.faces_found = sum(any(f.iou(p) >= 0.3 for f in found) for p in photo.faces)
     if ocr and picture.words:
@@ -662,10 +678,11 @@ def judge(name: str, paper: np.ndarray, grid: Grid | None, seconds: float, ocr: 
     return judged
 
 
-def face_error(paper: np.ndarray, photo: PhotoFaces, row_gap: int = ROW_GAP) -> float:
+def face_error(print_seen: np.ndarray, photo: PhotoFaces) -> float:
+    """RMS over the photo's face box of the print seen at σ=3 against the photo at σ=3."""
     box = photo.faces[0]
     inside = (slice(box.top, box.bottom), slice(box.left, box.right))
-    diff = seen(paper, SIGMA, row_gap)[inside] - blurred(photo.grey, SIGMA)[inside]
+    diff = print_seen[inside] - blurred(photo.grey, SIGMA)[inside]
     return float(np.sqrt(np.mean(diff**2)))
 
 
@@ -770,10 +787,9 @@ def face_cells(cache: Path = CACHE) -> np.ndarray:
         photo = photo_faces(name, shape, cache)
         if not photo.faces:
             continue
-        box, text = photo.faces[0], squeezed(photo.grey)
-        for row in range(max(0, box.top // PITCH + 1), min(len(text), box.bottom // PITCH)):
-            for column in range(max(0, box.left // CELL_W + 1), min(shape[1] // CELL_W, box.right // CELL_W)):
-                cells.append(text[row, :, column * CELL_W : (column + 1) * CELL_W])
+        text = squeezed(photo.grey)
+        grid = (shape[0] // PITCH, shape[1] // CELL_W)
+        cells += [text[row, :, columns_of(column)] for row, column in cells_of(photo.faces[0], grid, whole=True)]
     return np.stack(cells)
 
 
@@ -827,12 +843,18 @@ class JudgeFit:
     picture: str
     cells: int  # face cells tried
     changed: int
-    before: float
-    after: float
-    after_by_sigma: dict[float, float]  # the fitted print at each step back of SIGMA_RANGE
-    before_by_sigma: dict[float, float]
+    before_by_sigma: dict[float, float]  # the print at each step back of SIGMA_RANGE
+    after_by_sigma: dict[float, float]  # the fitted print
     after_shifted: float  # the fitted print moved one dot right and one down, at σ=3
     crops: tuple[np.ndarray, ...]  # the face as photo, print and fitted print, each seen at σ=3 too
+
+    @property
+    def before(self) -> float:
+        return self.before_by_sigma[SIGMA]
+
+    @property
+    def after(self) -> float:
+        return self.after_by_sigma[SIGMA]
 
 
 FIT_MARGIN = 60  # dots of canvas kept around the face box while fitting (the descriptor's chip reaches past it)
@@ -867,17 +889,13 @@ def fit_judge(name: str, candidates: int = 12, cache: Path = CACHE) -> JudgeFit:
     text = squeezed(photo.grey)
     crop = paper[window].copy()
     now = distance(crop, at=inner)
-    cells = [
-        (row, column)
-        for row in range(max(0, box.top // PITCH), min(bottom // PITCH, box.bottom // PITCH + 1))
-        for column in range(max(0, box.left // CELL_W), min(paper.shape[1] // CELL_W, box.right // CELL_W + 1))
-    ]
+    cells = cells_of(box, (bottom // PITCH, paper.shape[1] // CELL_W))
     changed = 0
     for row, column in cells:
-        part = torch.from_numpy(text[row, :, column * CELL_W : (column + 1) * CELL_W])
+        part = torch.from_numpy(text[row, :, columns_of(column)])
         order = (near - blur(part, 1.5).reshape(1, -1)).square().sum(1).argsort()[:candidates]
-        y, x = row * PITCH - top, column * CELL_W - left
-        dots = (slice(y, y + CELL_H), slice(x, x + CELL_W))
+        rows, columns = glyph_area(row, column)
+        dots = (slice(rows.start - top, rows.stop - top), slice(columns.start - left, columns.stop - left))
         best, kept = now, crop[dots].copy()
         for k in order.tolist():
             crop[dots] = glyphs[k].numpy()
@@ -893,10 +911,8 @@ def fit_judge(name: str, candidates: int = 12, cache: Path = CACHE) -> JudgeFit:
         picture=name,
         cells=len(cells),
         changed=changed,
-        before=distance(paper),
-        after=distance(fitted),
-        after_by_sigma={sigma: distance(fitted, sigma) for sigma in SIGMA_RANGE},
         before_by_sigma={sigma: distance(paper, sigma) for sigma in SIGMA_RANGE},
+        after_by_sigma={sigma: distance(fitted, sigma) for sigma in SIGMA_RANGE},
         after_shifted=distance(np.roll(fitted, (1, 1), axis=(0, 1))),
         crops=tuple(
             p[window]
